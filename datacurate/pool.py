@@ -361,12 +361,12 @@ def _resolve_inputs(data, split: str) -> list[dict]:
     if not isinstance(data, (list, tuple)):
         raise TypeError(f"data must be a path, a list of paths, a datasets.Dataset, a list of dicts or a Hub name; "
                         f"got {type(data).__name__}")
-    if all(isinstance(d, dict) for d in data):
+    if any(isinstance(d, dict) for d in data):  # records (a non-dict among them is an invalid record)
         return [dict(kind="records", path=None, given="records", label="records", source="records", data=tuple(data))]
     specs = []
     for d in data:
         if not isinstance(d, (str, os.PathLike)):
-            raise TypeError(f"data: a list must hold only paths or only dicts; got a {type(d).__name__}")
+            raise TypeError(f"data: a list must hold paths or dicts; got a {type(d).__name__}")
         given, path = os.fspath(d), Path(os.fspath(d)).expanduser()
         if path.exists(): specs.append(_path_spec(given, path, split))
         elif isinstance(d, os.PathLike) or _looks_like_path(given): raise FileNotFoundError(f"no such file or folder: {given}")

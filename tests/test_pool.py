@@ -1,0 +1,398 @@
+"""Loading pools: every input adapter, strict and lenient errors, dedup, ids, caching and the Pool API."""
+import gzip
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import datasets
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from datacurate.pool import LoadReport, Pool, _read_json_array, load_pool
+from datacurate.schema import RecordError, content_hash
+
+U = lambda c: {"role": "user", "content": c}
+A = lambda c: {"role": "assistant", "content": c}
+S = lambda c: {"role": "system", "content": c}
+CHAT1 = [U("Name a prime."), A("7")]
+CHAT2 = [S("Be terse."), U("Hi"), A("Hello."), U("Bye"), A("Bye.")]
+CHAT3 = [U("Translate: cat\n\nto French"), A("chat")]
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATACURATE_HOME", str(tmp_path / "home"))
+
+
+def jsonl(path, recs):
+    Path(path).write_text("".join(json.dumps(r) + "\n" for r in recs))
+    return Path(path)
+
+
+def sharegpt(msgs):
+    names = {"system": "system", "user": "human", "assistant": "gpt"}
+    return [{"from": names[m["role"]], "value": m["content"]} for m in msgs]
+
+
+def records(pool):
+    return [pool[i] for i in range(len(pool))]
+
+
+# ---------------------------------------------------------------- adapters: hand-written tiny inputs
+
+EXPECTED = [{"id": "a", "source": "src", "messages": CHAT1}, {"id": "b", "source": "src", "messages": CHAT2}]
+
+
+def test_jsonl_messages(tmp_path):
+    p = jsonl(tmp_path / "tulu.jsonl", [{"id": "a", "messages": CHAT1}, {"id": "b", "messages": CHAT2}])
+    pool = load_pool(p, source="src")
+    assert records(pool) == EXPECTED and list(pool) == EXPECTED
+    assert pool.dataset.column_names == ["id", "source", "messages"]
+
+
+def test_jsonl_sharegpt_and_default_source(tmp_path):
+    p = jsonl(tmp_path / "sg.jsonl", [{"id": "a", "conversations": sharegpt(CHAT1)}, {"id": "b", "conversations": sharegpt(CHAT2)}])
+    assert records(load_pool(p)) == [{**r, "source": "sg"} for r in EXPECTED]
+    assert records(load_pool(p, format="sharegpt", source="src")) == EXPECTED
+
+
+def test_jsonl_alpaca_gz_and_mixed_layouts(tmp_path):
+    p = tmp_path / "mix.jsonl.gz"
+    rows = [{"instruction": "Translate: cat", "input": "to French", "output": "chat", "source": "alp"},
+            {"messages": CHAT1, "id": 3}, {"conversations": sharegpt(CHAT2), "dataset": "sg"}]
+    with gzip.open(p, "wt") as f: f.write("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    assert records(load_pool(p)) == [{"id": content_hash(CHAT3), "source": "alp", "messages": CHAT3},
+                                     {"id": "3", "source": "mix", "messages": CHAT1},
+                                     {"id": content_hash(CHAT2), "source": "sg", "messages": CHAT2}]
+
+
+def test_json_array_and_json_lines(tmp_path):
+    recs = [{"id": "a", "messages": CHAT1}, {"id": "b", "conversations": sharegpt(CHAT2)}]
+    (tmp_path / "arr.json").write_text(json.dumps(recs, indent=2))
+    jsonl(tmp_path / "lines.json", recs)
+    assert records(load_pool(tmp_path / "arr.json", source="src")) == EXPECTED
+    assert records(load_pool(tmp_path / "lines.json", source="src")) == EXPECTED
+
+
+def test_json_array_streams_across_chunks(tmp_path):
+    recs = [{"k": "x" * i, "v": [1, {"a": "]"}]} for i in range(20)]
+    (tmp_path / "a.json").write_text(json.dumps(recs))
+    spec = {"path": str(tmp_path / "a.json"), "name": "a.json"}
+    assert [r for _, r in _read_json_array(spec, chunk_chars=5)] == recs
+    (tmp_path / "e.json").write_text(" [ ] ")
+    assert list(_read_json_array({"path": str(tmp_path / "e.json"), "name": "e.json"})) == []
+
+
+def test_parquet_struct_and_json_string(tmp_path):
+    pd.DataFrame([{"id": "a", "messages": CHAT1}, {"id": "b", "messages": CHAT2}]).to_parquet(tmp_path / "s.parquet")
+    pd.DataFrame([{"id": "a", "messages": json.dumps(CHAT1)}, {"id": "b", "messages": json.dumps(CHAT2)}]).to_parquet(tmp_path / "j.parquet")
+    assert records(load_pool(tmp_path / "s.parquet", source="src")) == EXPECTED
+    assert records(load_pool(tmp_path / "j.parquet", source="src")) == EXPECTED
+
+
+def test_parquet_alpaca_with_nulls(tmp_path):
+    pd.DataFrame([{"id": 1, "instruction": "Translate: cat", "input": "to French", "output": "chat"},
+                  {"id": 2, "instruction": "Name a prime.", "input": None, "output": "7"}]).to_parquet(tmp_path / "alp.parquet")
+    assert records(load_pool(tmp_path / "alp.parquet")) == [{"id": "1", "source": "alp", "messages": CHAT3},
+                                                             {"id": "2", "source": "alp", "messages": CHAT1}]
+
+
+def test_csv_alpaca_and_messages_json(tmp_path):
+    pd.DataFrame([{"id": "007", "instruction": "Translate: cat", "input": "to French", "output": "chat"},
+                  {"id": "", "instruction": "Name a prime.", "input": "", "output": "7"}]).to_csv(tmp_path / "alp.csv", index=False)
+    assert records(load_pool(tmp_path / "alp.csv")) == [{"id": "007", "source": "alp", "messages": CHAT3},
+                                                        {"id": content_hash(CHAT1), "source": "alp", "messages": CHAT1}]
+    pd.DataFrame([{"id": "a", "messages": json.dumps(CHAT1)}, {"id": "b", "messages": json.dumps(CHAT2)}]).to_csv(tmp_path / "m.csv", index=False)
+    assert records(load_pool(tmp_path / "m.csv", source="src")) == EXPECTED
+
+
+def test_saved_dataset_and_dataset_dict(tmp_path):
+    ds = datasets.Dataset.from_list([{"id": "a", "source": "src", "messages": CHAT1}, {"id": "b", "source": "src", "messages": CHAT2}])
+    ds.save_to_disk(str(tmp_path / "saved"))
+    assert records(load_pool(tmp_path / "saved")) == EXPECTED
+    datasets.DatasetDict({"train": ds.select([1]), "test": ds.select([0])}).save_to_disk(str(tmp_path / "dd"))
+    assert records(load_pool(tmp_path / "dd", split="test")) == EXPECTED[:1]
+    with pytest.raises(ValueError, match="no split 'dev'"): load_pool(tmp_path / "dd", split="dev")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(ValueError, match="save_to_disk"): load_pool(tmp_path / "plain")
+
+
+def test_in_memory_dataset_and_records():
+    ds = datasets.Dataset.from_list([{"instruction": "Name a prime.", "input": None, "output": "7", "id": "a"},
+                                     {"instruction": "Translate: cat", "input": "to French", "output": "chat", "id": "b"}])
+    exp = [{"id": "a", "source": "dataset", "messages": CHAT1}, {"id": "b", "source": "dataset", "messages": CHAT3}]
+    assert records(load_pool(ds)) == exp
+    assert records(load_pool(ds.select([1, 0]))) == exp[::-1]  # an index mapping is honoured
+    recs = [{"id": "a", "messages": CHAT1}, {"id": "b", "conversations": sharegpt(CHAT2)}]
+    assert records(load_pool(recs, source="src")) == EXPECTED
+
+
+def test_task_column_kept_when_present(tmp_path):
+    p = jsonl(tmp_path / "q.jsonl", [{"id": "a", "messages": CHAT1, "task": "math"}, {"id": "b", "messages": CHAT2}])
+    pool = load_pool(p)
+    assert pool.dataset.column_names == ["id", "source", "messages", "task"]
+    assert pool[0]["task"] == "math" and "task" not in pool[1]
+
+
+def test_several_inputs_and_locators(tmp_path):
+    (tmp_path / "x").mkdir(); (tmp_path / "y").mkdir()
+    a = jsonl(tmp_path / "x" / "p.jsonl", [{"messages": CHAT1}])
+    b = jsonl(tmp_path / "y" / "p.jsonl", [{"messages": CHAT2}, {"messages": [U("q")]}])
+    c = jsonl(tmp_path / "other.jsonl", [{"instruction": "q"}])
+    with pytest.raises(RecordError) as e: load_pool([a, b])
+    assert e.value.locator == f"{b}:2"  # same base name twice: the path as given
+    with pytest.raises(RecordError) as e: load_pool([a, c])
+    assert (e.value.locator, e.value.field) == ("other.jsonl:1", "output")
+    pool = load_pool([a, b, c], lenient=True)
+    assert [r["messages"] for r in pool] == [CHAT1, CHAT2] and pool.name == "p+other"
+    assert [(x["locator"], x["field"]) for x in pool.report.invalid] == [(f"{b}:2", "messages"), ("other.jsonl:1", "output")]
+
+
+def test_empty_inputs(tmp_path):
+    (tmp_path / "e.jsonl").write_text("\n\n")
+    pool = load_pool(tmp_path / "e.jsonl")
+    assert len(pool) == 0 and pool.dataset.column_names == ["id", "source", "messages"]
+    assert pool.report.n_read == 0 and list(pool) == []
+    assert len(load_pool([])) == 0
+    (tmp_path / "e.csv").write_text("")
+    assert len(load_pool(tmp_path / "e.csv")) == 0
+
+
+# ---------------------------------------------------------------- bad input per adapter
+
+def _strict_error(data, **kw):
+    with pytest.raises(RecordError) as e: load_pool(data, **kw)
+    return e.value.locator, e.value.field
+
+
+def test_bad_input_per_adapter(tmp_path):
+    good = {"messages": CHAT1}
+    bad_role = {"messages": [U("q"), {"role": "bot", "content": "a"}]}
+    p = jsonl(tmp_path / "p.jsonl", [good, good, bad_role]); (tmp_path / "p.jsonl").write_text("\n" + p.read_text())
+    assert _strict_error(p) == ("p.jsonl:4", "messages[1].role")  # 1-based physical lines, blank line counted
+    (tmp_path / "j.jsonl").write_text(json.dumps(good) + "\n{not json\n")
+    assert _strict_error(tmp_path / "j.jsonl") == ("j.jsonl:2", "json")
+    (tmp_path / "a.json").write_text(json.dumps([good, {"instruction": "q", "output": ""}]))
+    assert _strict_error(tmp_path / "a.json") == ("a.json[1]", "output")
+    (tmp_path / "s.json").write_text('[{"messages": []}, {"a": ]')
+    assert _strict_error(tmp_path / "s.json", lenient=True) == ("s.json[1]", "json")  # syntax: stops even lenient
+    pd.DataFrame([{"instruction": "q", "output": "a"}, {"instruction": "q", "output": " "}]).to_parquet(tmp_path / "d.parquet")
+    assert _strict_error(tmp_path / "d.parquet") == ("d.parquet[1]", "output")
+    pd.DataFrame([{"messages": json.dumps(CHAT1)}, {"messages": "[{oops"}]).to_parquet(tmp_path / "m.parquet")
+    assert _strict_error(tmp_path / "m.parquet") == ("m.parquet[1]", "messages")
+    pd.DataFrame([{"instruction": "q", "output": "a"}, {"instruction": "", "output": ""}]).to_csv(tmp_path / "c.csv", index=False)
+    assert _strict_error(tmp_path / "c.csv") == ("c.csv[1]", "instruction")
+    datasets.Dataset.from_list([{"conversations": sharegpt(CHAT1)}, {"conversations": [{"from": "bing", "value": "x"}]}]).save_to_disk(str(tmp_path / "sv"))
+    assert _strict_error(tmp_path / "sv") == ("sv[1]", "conversations[0].from")
+    assert _strict_error(datasets.Dataset.from_list([good, {"messages": [U("q"), U("r")]}])) == ("dataset[1]", "messages")
+    assert _strict_error([good, good, "text"]) == ("records[2]", "record")
+    assert _strict_error([good, {"messages": CHAT1, "id": ""}]) == ("records[1]", "id")
+
+
+def test_strict_failure_is_not_cached(tmp_path):
+    p = jsonl(tmp_path / "p.jsonl", [{"messages": CHAT1}, {"instruction": "q"}])
+    for _ in range(2): assert _strict_error(p) == ("p.jsonl:2", "output")
+    assert len(load_pool(p, lenient=True)) == 1
+
+
+def test_missing_layout_key_uses_previous_layout(tmp_path):
+    p = jsonl(tmp_path / "p.jsonl", [{"conversations": sharegpt(CHAT1)}, {"id": "x"}, {"instruction": "q", "output": "a"}, {"text": "t"}])
+    pool = load_pool(p, lenient=True)
+    assert [(x["locator"], x["field"]) for x in pool.report.invalid] == [("p.jsonl:2", "conversations"), ("p.jsonl:4", "instruction")]
+    assert _strict_error([{"text": "t"}]) == ("records[0]", "messages")
+
+
+def test_bad_arguments(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="no such file"): load_pool(tmp_path / "nope.jsonl")
+    with pytest.raises(FileNotFoundError, match="no such file"): load_pool("./nope")
+    (tmp_path / "x.txt").write_text("hi")
+    with pytest.raises(ValueError, match="unsupported file type"): load_pool(tmp_path / "x.txt")
+    with pytest.raises(ValueError, match="unknown format"): load_pool([], format="openai")
+    with pytest.raises(TypeError): load_pool(42)
+
+    def offline(*a, **k): raise ConnectionError("no network")
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(FileNotFoundError, match="Hub dataset.*no network.*network connection"): load_pool("someone/some-dataset")
+
+
+# ---------------------------------------------------------------- property-based: malformed records among valid ones
+
+text = st.text(alphabet="ab z\n", min_size=1, max_size=6).filter(lambda s: s.strip())
+TOP = {"messages": "messages", "sharegpt": "conversations", "alpaca": "instruction"}
+
+
+@st.composite
+def pools(draw):
+    """A list of raw records, each valid or with one defect, plus for each: its normalized form or the expected field.
+
+    Every record gets a unique given id so dedup and id checks stay out of the way."""
+    n = draw(st.integers(1, 8))
+    raws, expect, last_layout = [], [], None
+    for i in range(n):
+        layout = draw(st.sampled_from(["messages", "sharegpt", "alpaca"]))
+        if layout == "alpaca":
+            msgs = [U(draw(text)), A(draw(text))]
+            raw = {"instruction": msgs[0]["content"], "output": msgs[1]["content"]}
+        else:
+            msgs = [U(draw(text)), A(draw(text))] * draw(st.integers(1, 2))
+            raw = {"messages": [dict(m) for m in msgs]} if layout == "messages" else {"conversations": sharegpt(msgs)}
+        raw["id"] = f"r{i}"
+        defect = draw(st.sampled_from([None, None, "drop", "type", "role", "empty"]))
+        field = None
+        if defect == "drop" and layout == "alpaca":
+            key = draw(st.sampled_from(["instruction", "output"])); del raw[key]; field = key
+        elif defect == "drop":
+            del raw[TOP[layout]]  # no layout key left: the previous record's layout names the missing field
+            field = {"messages": "messages", "sharegpt": "conversations", "alpaca": "instruction", None: "messages"}[last_layout]
+        elif defect == "type":
+            key = TOP[layout] if layout != "alpaca" else "output"
+            raw[key] = draw(st.sampled_from([7, "text" if layout == "alpaca" else {"x": 1}]))
+            if layout == "alpaca" and raw[key] == "text": raw[key] = 7
+            field = key
+        elif defect == "role" and layout != "alpaca":
+            top, rk = ("messages", "role") if layout == "messages" else ("conversations", "from")
+            j = draw(st.integers(0, len(msgs) - 1)); raw[top][j][rk] = draw(st.sampled_from(["tool", "robot"]))
+            field = f"{top}[{j}].{rk}"
+        elif defect in ("role", "empty"):
+            if layout == "alpaca": raw["output"] = " "; field = "output"
+            else:
+                top, ck = ("messages", "content") if layout == "messages" else ("conversations", "value")
+                j = 2 * draw(st.integers(0, len(msgs) // 2 - 1)) + 1; raw[top][j][ck] = "\n"
+                field = f"{top}[{j}].{ck}"
+        if defect != "drop" or layout == "alpaca": last_layout = layout
+        raws.append(raw)
+        expect.append({"id": f"r{i}", "messages": msgs} if field is None else field)
+    return raws, expect
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pools(), st.sampled_from(["jsonl", "records"]))
+def test_malformed_records_strict_and_lenient(pool_spec, kind):
+    raws, expect = pool_spec
+    with tempfile.TemporaryDirectory() as d:
+        if kind == "jsonl":
+            data, loc = jsonl(Path(d) / "pool.jsonl", raws), (lambda i: f"pool.jsonl:{i + 1}")
+        else:
+            data, loc = raws, (lambda i: f"records[{i}]")
+        bad = [(loc(i), f) for i, f in enumerate(expect) if isinstance(f, str)]
+        good = [{"id": e["id"], "source": "src", "messages": e["messages"]} for e in expect if isinstance(e, dict)]
+        if bad:
+            with pytest.raises(RecordError) as e: load_pool(data, source="src", cache_dir=d)
+            assert (e.value.locator, e.value.field) == bad[0]
+        else:
+            assert records(load_pool(data, source="src", cache_dir=d)) == good
+        pool = load_pool(data, source="src", lenient=True, cache_dir=d)
+        assert [(x["locator"], x["field"]) for x in pool.report.invalid] == bad
+        assert pool.report.n_invalid == len(bad) and pool.report.n_read == len(raws)
+        assert records(pool) == good
+
+
+# ---------------------------------------------------------------- dedup, ids, cache
+
+def test_dedup_keeps_first_and_reports(tmp_path):
+    p = jsonl(tmp_path / "p.jsonl", [
+        {"id": "a", "messages": CHAT1}, {"id": "b", "messages": CHAT2},
+        {"id": "c", "instruction": "Name a prime.", "output": "7"},          # same messages as a, other layout and id
+        {"id": "d", "conversations": sharegpt(CHAT2), "source": "other"},   # same as b, other source
+        {"id": "e", "messages": CHAT3}, {"id": "f", "messages": CHAT1}])
+    pool = load_pool(p, dedup=True)
+    assert [r["id"] for r in pool] == ["a", "b", "e"]
+    assert pool.report.duplicates == [{"id": "c", "duplicate_of": "a", "locator": "p.jsonl:3"},
+                                      {"id": "d", "duplicate_of": "b", "locator": "p.jsonl:4"},
+                                      {"id": "f", "duplicate_of": "a", "locator": "p.jsonl:6"}]
+    r = pool.report
+    assert (r.n_read, r.n_duplicates, r.n_invalid, r.n_records) == (6, 3, 0, 3)
+    assert [r["id"] for r in load_pool(p)] == list("abcdef")  # no dedup: all kept
+
+
+def test_dedup_brute_force(tmp_path):
+    "Second way: a pairwise comparison of normalized messages finds the same first occurrences."
+    import random
+    rng = random.Random(0)
+    chats = [CHAT1, CHAT2, CHAT3, [U("x"), A("y")]]
+    recs = [{"messages": rng.choice(chats)} for _ in range(40)]
+    pool = load_pool(recs, dedup=True)
+    firsts = [i for i, r in enumerate(recs) if all(recs[j]["messages"] != r["messages"] for j in range(i))]
+    assert [r["messages"] for r in pool] == [recs[i]["messages"] for i in firsts]
+    assert pool.report.n_duplicates == 40 - len(firsts)
+
+
+def test_duplicate_given_ids(tmp_path):
+    p = jsonl(tmp_path / "p.jsonl", [{"id": "a", "messages": CHAT1}, {"id": "a", "messages": CHAT2}, {"id": "b", "messages": CHAT3}])
+    with pytest.raises(RecordError) as e: load_pool(p)
+    assert (e.value.locator, e.value.field) == ("p.jsonl:2", "id") and "p.jsonl:1" in str(e.value)
+    pool = load_pool(p, lenient=True)
+    assert [r["id"] for r in pool] == ["a", "b"] and pool[0]["messages"] == CHAT1
+    assert [(x["locator"], x["field"]) for x in pool.report.invalid] == [("p.jsonl:2", "id")]
+    same = jsonl(tmp_path / "s.jsonl", [{"id": "a", "messages": CHAT1}, {"id": "a", "messages": CHAT1}])
+    with pytest.raises(RecordError, match="dedup=True"): load_pool(same)
+    assert len(load_pool(same, dedup=True)) == 1
+
+
+def test_derived_ids_are_stable_and_unique(tmp_path):
+    recs = [{"messages": CHAT1}, {"messages": CHAT2}, {"instruction": "Name a prime.", "output": "7"}, {"messages": CHAT1}]
+    p = jsonl(tmp_path / "p.jsonl", recs)
+    ids = [r["id"] for r in load_pool(p)]
+    h1, h2 = content_hash(CHAT1), content_hash(CHAT2)
+    assert ids == [h1, h2, h1 + "-2", h1 + "-3"]
+    assert [r["id"] for r in load_pool(recs)] == ids  # same content, another input kind: same ids
+    jsonl(tmp_path / "q.jsonl", recs[::-1])
+    assert sorted(r["id"] for r in load_pool(tmp_path / "q.jsonl", dedup=True)) == sorted([h1, h2])
+
+
+def test_lenient_with_renamed_ids_after_dropped_rows(tmp_path):
+    recs = [{"id": "x", "messages": CHAT2}, {"messages": CHAT1}, {"id": "x", "messages": CHAT3}, {"messages": CHAT1}]
+    pool = load_pool(recs, lenient=True)
+    assert [r["id"] for r in pool] == ["x", content_hash(CHAT1), content_hash(CHAT1) + "-2"]
+    assert [r["messages"] for r in pool] == [CHAT2, CHAT1, CHAT1]
+
+
+def test_second_load_hits_cache_and_change_invalidates(tmp_path):
+    p = jsonl(tmp_path / "p.jsonl", [{"id": "a", "messages": CHAT1}, {"id": "b", "messages": CHAT2}, {"instruction": "q"}])
+    first = load_pool(p, lenient=True, dedup=True)
+    arrow = Path(first.dataset.cache_files[0]["filename"])
+    stamp = arrow.stat().st_mtime_ns
+    second = load_pool(p, lenient=True, dedup=True)
+    assert second.fingerprint == first.fingerprint
+    assert Path(second.dataset.cache_files[0]["filename"]) == arrow and arrow.stat().st_mtime_ns == stamp  # not rewritten
+    assert second.report.to_dict() == first.report.to_dict()  # the report is rebuilt from the cached file
+    assert load_pool(p, lenient=True, dedup=True, source="s").fingerprint != first.fingerprint  # other options, other pool
+    jsonl(p, [{"id": "a", "messages": CHAT1}, {"id": "b", "messages": CHAT3}])
+    third = load_pool(p, lenient=True, dedup=True)
+    assert third.fingerprint != first.fingerprint and third[1]["messages"] == CHAT3
+    os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**9))  # same content, new mtime: re-read
+    assert Path(load_pool(p, lenient=True, dedup=True).dataset.cache_files[0]["filename"]) != Path(third.dataset.cache_files[0]["filename"])
+
+
+def test_pool_is_memory_mapped(tmp_path):
+    p = jsonl(tmp_path / "p.jsonl", [{"messages": [U(f"q{i}"), A("a")]} for i in range(50)])
+    pool = load_pool(p)
+    assert isinstance(pool.dataset.data, datasets.table.MemoryMappedTable)
+    assert Path(pool.dataset.cache_files[0]["filename"]).is_relative_to(tmp_path / "home")
+
+
+# ---------------------------------------------------------------- Pool API
+
+def test_pool_api(tmp_path):
+    p = jsonl(tmp_path / "p.jsonl", [{"id": "a", "messages": CHAT1, "source": "s1"}, {"id": "b", "messages": CHAT2, "source": "s2"},
+                                     {"id": "c", "messages": CHAT3, "source": "s2"}, {"instruction": "q"}])
+    pool = load_pool(p, lenient=True, name="demo")
+    assert len(pool) == 3 and pool.name == "demo" and pool[-1]["id"] == "c"
+    with pytest.raises(IndexError): pool[3]
+    with pytest.raises(TypeError): pool["a"]
+    sub = pool.select([2, 0])
+    assert isinstance(sub, Pool) and [r["id"] for r in sub] == ["c", "a"] and sub.report is pool.report
+    with pytest.raises(IndexError): pool.select([5])
+    assert pool.sources().to_dict() == {"s2": 2, "s1": 1} and pool.sources().index.name == "source"
+    df = pool.to_pandas()
+    assert list(df["id"]) == ["a", "b", "c"] and list(df.columns) == ["id", "source", "messages"]
+    assert "demo" in repr(pool) and "3 records" in repr(pool) and pool.fingerprint in repr(pool)
+    assert isinstance(pool.report, LoadReport)
+    d = json.loads(json.dumps(pool.report.to_dict()))
+    assert d["n_read"] == 4 and d["n_invalid"] == 1 and d["n_records"] == 3
+    assert d["invalid"] == [{"locator": "p.jsonl:4", "field": "output", "message": "missing"}]
+    assert d["inputs"][0]["name"] == "p.jsonl" and d["inputs"][0]["bytes"] == p.stat().st_size
+    assert d["options"]["lenient"] is True
+    with pytest.raises(ValueError, match="columns"): Pool(datasets.Dataset.from_dict({"x": [1]}))
