@@ -35,7 +35,7 @@ def toy_site(tmp_path_factory):
 
 
 def test_toy_plugin_is_listed(toy_site, tmp_path):
-    r = _run(["plugins", "--json_output"], [toy_site], tmp_path)
+    r = _run(["plugins", "--json-output"], [toy_site], tmp_path)
     assert r.returncode == 0, r.stderr
     rows = {row["method"]: row for row in json.loads(r.stdout)}
     assert rows["longest"]["distribution"] == "datacurate-toy"
