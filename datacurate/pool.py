@@ -296,7 +296,8 @@ class Pool:
 
     def __repr__(self) -> str:
         extra = f"; {self.report.summary()}" if self.report is not None else ""
-        return (f"Pool({self.name!r}: {len(self):,} records, columns={self.dataset.column_names}, "
+        n = len(self)
+        return (f"Pool({self.name!r}: {n:,} record{'' if n == 1 else 's'}, columns={self.dataset.column_names}, "
                 f"fingerprint={self.fingerprint!r}{extra})")
 
 # %% ../nbs/core/03_pool.ipynb #010ee0c2

@@ -267,7 +267,7 @@ def pools(draw):
     return raws, expect
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pools(), st.sampled_from(["jsonl", "records"]))
 def test_malformed_records_strict_and_lenient(pool_spec, kind):
     raws, expect = pool_spec
