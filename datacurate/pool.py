@@ -14,7 +14,9 @@ import inspect
 import io
 import json
 import os
+import socket
 import sys
+import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +24,11 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from datasets.fingerprint import Hasher
+from datasets.table import MemoryMappedTable
 
 import datacurate
 from . import schema as _schema
@@ -44,13 +50,34 @@ _BOOKKEEPING = {
     "_given": datasets.Value("bool"),
 }
 _RAW_FEATURES = datasets.Features({**FEATURES, **_BOOKKEEPING})
+_RAW_SCHEMA = _RAW_FEATURES.arrow_schema  # carries the features in its metadata, as datasets writes them
+_MESSAGES_TYPE = _RAW_SCHEMA.field("messages").type
 
-def _int64(hex16: str) -> int:
-    "A 16-hex-digit hash as a signed 64-bit integer (Arrow int64)."
-    return int.from_bytes(bytes.fromhex(hex16), "big", signed=True)
+_K = tuple(np.uint64(k) for k in (0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0x9E3779B97F4A7C15, 0xD6E8FEB86659FD93))
 
-def _id_hash(rid: str) -> int:
-    return _int64(hashlib.blake2b(rid.encode("utf-8"), digest_size=8).hexdigest())
+def _mix(x: np.ndarray) -> np.ndarray:
+    "The splitmix64 finalizer on a uint64 array (wrapping arithmetic): each input bit flips about half the output bits."
+    x = (x ^ (x >> np.uint64(30))) * _K[0]
+    x = (x ^ (x >> np.uint64(27))) * _K[1]
+    return x ^ (x >> np.uint64(31))
+
+def _hash_strings(arr, categorize: bool = False) -> np.ndarray:
+    "uint64 SipHash of each string of an Arrow array (null as '')."
+    values = pc.fill_null(arr, "").to_numpy(zero_copy_only=False)
+    return pd.util.hash_array(values, categorize=categorize)
+
+def _messages_hash(messages: pa.ListArray) -> np.ndarray:
+    "int64 per row of a `list<struct<role, content>>` array: equal for equal message lists."
+    off = messages.offsets.to_numpy().astype(np.int64)
+    turns = messages.values.slice(int(off[0]), int(off[-1] - off[0]))
+    off -= off[0]
+    lengths = np.diff(off)
+    pos = (np.arange(len(turns), dtype=np.int64) - np.repeat(off[:-1], lengths)).astype(np.uint64)
+    role = _hash_strings(turns.field("role"), categorize=True)
+    x = _mix(_hash_strings(turns.field("content")) ^ _mix(role + pos * _K[2]))
+    sums = np.zeros(len(turns) + 1, np.uint64)
+    np.cumsum(x, out=sums[1:])
+    return _mix((sums[off[1:]] - sums[off[:-1]]) ^ (lengths.astype(np.uint64) * _K[3])).view(np.int64)
 
 # %% ../nbs/core/03_pool.ipynb #d354764d
 _SUFFIX_KINDS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".pq": "parquet",
@@ -195,11 +222,51 @@ _READERS = {"jsonl": _read_jsonl, "json": _read_json, "parquet": _read_parquet, 
             "saved": _read_saved, "dataset": _read_dataset, "hub": _read_dataset, "records": _read_records}
 
 # %% ../nbs/core/03_pool.ipynb #5c61883c
-_BLANK = {"id": None, "source": None, "messages": [], "task": None, "_hash": 0, "_idhash": 0, "_given": False}
+class _Rows:
+    "Column lists of raw pool rows, turned into one Arrow record batch at a time."
+    max_rows, max_chars = 10_000, 32 << 20
 
-def _generate(inputs, format, strict, split, code):
-    "Rows of the raw pool Arrow file (all arguments are part of the cache key)."
-    yield {**_BLANK, "_ok": False, "_loc": None, "_field": None, "_error": "header row"}
+    def __init__(self):
+        self.id, self.source, self.task, self.loc, self.field, self.error, self.given = [], [], [], [], [], [], []
+        self.lengths, self.role, self.content, self.chars = [], [], [], 0
+
+    def __len__(self): return len(self.id)
+
+    @property
+    def full(self) -> bool: return len(self.id) >= self.max_rows or self.chars >= self.max_chars
+
+    def add(self, rec: dict, loc: str, given: bool):
+        msgs = rec["messages"]
+        contents = [m["content"] for m in msgs]
+        self.id.append(rec["id"]); self.source.append(rec["source"]); self.task.append(rec.get("task"))
+        self.loc.append(loc); self.field.append(None); self.error.append(None); self.given.append(given)
+        self.lengths.append(len(msgs)); self.role.extend([m["role"] for m in msgs]); self.content.extend(contents)
+        self.chars += sum(map(len, contents))
+
+    def add_invalid(self, e: RecordError):
+        self.id.append(None); self.source.append(None); self.task.append(None)
+        self.loc.append(e.locator); self.field.append(e.field); self.error.append(e.reason); self.given.append(False)
+        self.lengths.append(0)
+
+    def batch(self) -> pa.RecordBatch:
+        offsets = np.zeros(len(self.lengths) + 1, np.int32)
+        np.cumsum(self.lengths, out=offsets[1:])
+        turns = pa.StructArray.from_arrays([pa.array(self.role, pa.string()), pa.array(self.content, pa.string())],
+                                           fields=list(_MESSAGES_TYPE.value_type))
+        messages = pa.ListArray.from_arrays(pa.array(offsets), turns, type=_MESSAGES_TYPE)
+        ids, ok = pa.array(self.id, pa.string()), pa.array([e is None for e in self.error], pa.bool_())
+        okn = ok.to_numpy(zero_copy_only=False)
+        cols = {"id": ids, "source": pa.array(self.source, pa.string()), "messages": messages,
+                "task": pa.array(self.task, pa.string()), "_ok": ok, "_loc": pa.array(self.loc, pa.string()),
+                "_field": pa.array(self.field, pa.string()), "_error": pa.array(self.error, pa.string()),
+                "_hash": pa.array(np.where(okn, _messages_hash(messages), 0)),
+                "_idhash": pa.array(np.where(okn, _hash_strings(ids).view(np.int64), 0)),
+                "_given": pa.array(self.given, pa.bool_())}
+        return pa.RecordBatch.from_arrays(list(cols.values()), schema=_RAW_SCHEMA)
+
+def _raw_batches(inputs, format: str, strict: bool):
+    "Record batches of the raw pool Arrow file, in input order."
+    rows = _Rows()
     for spec in inputs:
         layout = None
         for loc, raw in _READERS[spec["kind"]](spec):
@@ -214,12 +281,12 @@ def _generate(inputs, format, strict, split, code):
                 rec = normalize_record(raw, loc, format=fmt, default_source=spec["source"])
             except RecordError as e:
                 if strict: raise
-                yield {**_BLANK, "_ok": False, "_loc": e.locator, "_field": e.field, "_error": e.reason}
-                continue
-            yield {"id": rec["id"], "source": rec["source"], "messages": rec["messages"], "task": rec.get("task"),
-                   "_ok": True, "_loc": loc, "_field": None, "_error": None,
-                   "_hash": _int64(content_hash(rec["messages"])), "_idhash": _id_hash(rec["id"]),
-                   "_given": not _missing(raw.get("id"))}
+                rows.add_invalid(e)
+            else: rows.add(rec, loc, not _missing(raw.get("id")))
+            if rows.full:
+                yield rows.batch()
+                rows = _Rows()
+    if len(rows): yield rows.batch()
 
 # %% ../nbs/core/03_pool.ipynb #ee2deb44
 @dataclass
@@ -404,8 +471,7 @@ def _finish(raw: datasets.Dataset, report: LoadReport, strict: bool, dedup: bool
     tbl = raw.data.table
     n = tbl.num_rows
     ok = _column(tbl, "_ok").astype(bool)
-    ok[0] = False  # the header row
-    bad = np.flatnonzero(~ok)[1:] if n else np.zeros(0, np.int64)
+    bad = np.flatnonzero(~ok)
     invalid = [(int(r), dict(locator=d["_loc"], field=d["_field"], message=d["_error"]))
                for r, d in zip(bad, _rows(tbl, bad, ["_loc", "_field", "_error"]))]
     keep = np.flatnonzero(ok)
@@ -439,7 +505,7 @@ def _finish(raw: datasets.Dataset, report: LoadReport, strict: bool, dedup: bool
 
     invalid.sort(key=lambda t: t[0])
     report.invalid = [d for _, d in invalid]
-    report.n_read, report.n_invalid, report.n_duplicates = n - 1, len(report.invalid), len(report.duplicates)
+    report.n_read, report.n_invalid, report.n_duplicates = n, len(report.invalid), len(report.duplicates)
 
     contiguous = len(keep) == 0 or int(keep[-1]) - int(keep[0]) + 1 == len(keep)
     ds = raw.select(range(int(keep[0]), int(keep[-1]) + 1) if len(keep) else range(0)) if contiguous else raw.select(keep)
@@ -451,12 +517,38 @@ def _finish(raw: datasets.Dataset, report: LoadReport, strict: bool, dedup: bool
     report.n_records = len(ds)
     return ds
 
-# %% ../nbs/core/03_pool.ipynb #4b252fde
-def _unwrap(e: BaseException) -> BaseException:
-    "The error raised inside our generator, out of the wrapper the datasets builder puts around it."
-    while type(e).__name__ == "DatasetGenerationError" and e.__cause__ is not None: e = e.__cause__
-    return e
+# %% ../nbs/core/03_pool.ipynb #f8c75dd2
+def _pid_alive(pid: int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except (PermissionError, OSError): return True
+    return True
 
+def _remove_stale(final: Path) -> None:
+    "Remove temporary files for `final` left behind by processes of this host that no longer run."
+    host = socket.gethostname()
+    for tmp in final.parent.glob(f"{final.name}.*.tmp"):
+        try: h, pid, _ = tmp.name[len(final.name) + 1:-len(".tmp")].rsplit(".", 2)
+        except ValueError: continue
+        if h == host and pid.isdigit() and not _pid_alive(int(pid)): tmp.unlink(missing_ok=True)
+
+def _write_raw(final: Path, inputs, format: str, strict: bool) -> None:
+    "Write the raw pool Arrow file to `final`, atomically: a temporary name first, renamed when complete."
+    _remove_stale(final)
+    tmp = final.with_name(f"{final.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, _RAW_SCHEMA) as writer:
+            for batch in _raw_batches(inputs, format, strict): writer.write_batch(batch)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+def _open_raw(path: Path, fingerprint: str) -> datasets.Dataset:
+    "The raw Arrow file, memory-mapped, as a Dataset with the cache key as its fingerprint."
+    return datasets.Dataset(MemoryMappedTable.from_file(str(path)), info=datasets.DatasetInfo(features=_RAW_FEATURES),
+                            fingerprint=fingerprint)
+
+# %% ../nbs/core/03_pool.ipynb #4b252fde
 def load_pool(data, *, format: str = "auto", source: str | None = None, lenient: bool = False, dedup: bool = False,
               split: str = "train", name: str | None = None, cache_dir=None) -> Pool:
     """Load `data` into a validated, memory-mapped `Pool` of normalized records.
@@ -472,16 +564,13 @@ def load_pool(data, *, format: str = "auto", source: str | None = None, lenient:
     specs = _resolve_inputs(data, split)
     name = name or "+".join(dict.fromkeys(s["source"] for s in specs)) or "pool"
     _name_inputs(specs, source)
-    gen_inputs = tuple({k: v for k, v in s.items() if k not in ("given", "label")} for s in specs)
-    gen_kwargs = dict(inputs=gen_inputs, format=format, strict=not lenient, split=split, code=_code_version())
+    inputs = tuple({k: v for k, v in s.items() if k not in ("given", "label")} for s in specs)
+    key = Hasher.hash(dict(inputs=inputs, format=format, strict=not lenient, split=split, code=_code_version()))
     cache = Path(cache_dir).expanduser() if cache_dir is not None else _data_home() / "pools"
     cache.mkdir(parents=True, exist_ok=True)
-    try:
-        raw = datasets.Dataset.from_generator(_generate, features=_RAW_FEATURES, gen_kwargs=gen_kwargs, cache_dir=str(cache))
-    except Exception as e:
-        inner = _unwrap(e)
-        if inner is e: raise
-        raise inner from None
+    path = cache / f"pool-{key}.arrow"
+    if not path.exists(): _write_raw(path, inputs, format, strict=not lenient)
+    raw = _open_raw(path, key)
     report = LoadReport(
         inputs=[{k: v for k, v in s.items() if k not in ("data", "files", "given", "label")} for s in specs],
         options=dict(format=format, source=source, lenient=lenient, dedup=dedup, split=split))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
 import math
 
 ROLES = ("system", "user", "assistant")
@@ -27,10 +28,16 @@ class RecordError(ValueError):
     def __reduce__(self): return (type(self), (self.locator, self.field, self.reason))
 
 # %% ../nbs/core/02_schema.ipynb #24273639
+_json_str = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes for a str
+
 def content_hash(messages) -> str:
     "16-hex-character SHA-1 of the canonical JSON of `messages` (a list of `{role, content}` dicts)."
-    canon = [{"content": m["content"], "role": m["role"]} for m in messages]
-    text = json.dumps(canon, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    try:  # the canonical JSON spelled out directly: the same text as json.dumps below, several times faster
+        text = "[" + ",".join(['{"content":' + _json_str(m["content"]) + ',"role":' + _json_str(m["role"]) + "}"
+                               for m in messages]) + "]"
+    except TypeError:  # a role or content that is not a string: let json.dumps spell it
+        canon = [{"content": m["content"], "role": m["role"]} for m in messages]
+        text = json.dumps(canon, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 # %% ../nbs/core/02_schema.ipynb #63ad16fc
@@ -65,7 +72,13 @@ def _turns(raw, locator, key, role_key, content_key, role_map) -> list[dict]:
     if not turns: raise RecordError(locator, key, "is empty: a record needs at least one assistant turn")
     out = []
     for i, turn in enumerate(turns):
-        where = f"{key}[{i}]"
+        if type(turn) is dict:  # fast path: a well-formed turn whose role is spelled exactly like a key of role_map
+            role, content = turn.get(role_key), turn.get(content_key)
+            norm = role_map.get(role) if type(role) is str else None
+            if norm is not None and type(content) is str and (norm != "assistant" or content.strip()):
+                out.append({"role": norm, "content": content})
+                continue
+        where = f"{key}[{i}]"  # every other turn takes the checks below, which name what is wrong
         if not isinstance(turn, dict):
             raise RecordError(locator, where, f"must be an object with {role_key!r} and {content_key!r}, got {_typename(turn)}")
         role = turn.get(role_key)
