@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
 import pyarrow.parquet as pq
 from datasets.fingerprint import Hasher
 from datasets.table import MemoryMappedTable
@@ -63,7 +64,7 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 def _hash_strings(arr, categorize: bool = False) -> np.ndarray:
     "uint64 SipHash of each string of an Arrow array (null as '')."
-    values = pc.fill_null(arr, "").to_numpy(zero_copy_only=False)
+    values = (pc.fill_null(arr, "") if arr.null_count else arr).to_numpy(zero_copy_only=False)
     return pd.util.hash_array(values, categorize=categorize)
 
 def _messages_hash(messages: pa.ListArray) -> np.ndarray:
@@ -103,19 +104,39 @@ def _parse_json_columns(row: dict, loc: str):
                 return RecordError(loc, key, f"holds a string that is not valid JSON ({e.msg} at column {e.colno})")
     return row
 
+_JSONL_BLOCK_BYTES = 8 << 20  # JSON lines are read in blocks of about this size
+
+def _jsonl_blocks(path):
+    "`(number of the first line, bytes)` for blocks of whole lines of about `_JSONL_BLOCK_BYTES`."
+    with _open(path) as f:
+        carry, lineno = b"", 1
+        while True:
+            data = f.read(_JSONL_BLOCK_BYTES)
+            if not data:
+                if carry: yield lineno, carry
+                return
+            data = carry + data
+            cut = data.rfind(b"\n") + 1
+            if not cut: carry = data; continue
+            block, carry = data[:cut], data[cut:]
+            yield lineno, block
+            lineno += block.count(b"\n")
+
+def _parse_line(name: str, lineno: int, line: bytes):
+    "`(locator, record)` for one JSON line (with its newline); a `RecordError` as the record if it does not parse."
+    loc = f"{name}:{lineno}"
+    try: text = line.decode("utf-8-sig" if lineno == 1 else "utf-8")
+    except UnicodeDecodeError as e: return loc, RecordError(loc, "json", f"not valid UTF-8 ({e.reason} at byte {e.start})")
+    try: return loc, json.loads(text)
+    except json.JSONDecodeError as e: return loc, RecordError(loc, "json", f"invalid JSON: {e.msg} (column {e.colno})")
+
+def _block_records(name: str, block: bytes, first: int):
+    "The records of a block of JSON lines whose first line is line `first` of the file; blank lines skipped."
+    for lineno, line in enumerate(io.BytesIO(block), first):
+        if line.strip(): yield _parse_line(name, lineno, line)
+
 def _read_jsonl(spec):
-    name = spec["name"]
-    with _open(spec["path"]) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip(): continue
-            loc = f"{name}:{lineno}"
-            try: text = line.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError as e:
-                yield loc, RecordError(loc, "json", f"not valid UTF-8 ({e.reason} at byte {e.start})")
-                continue
-            try: yield loc, json.loads(text)
-            except json.JSONDecodeError as e:
-                yield loc, RecordError(loc, "json", f"invalid JSON: {e.msg} (column {e.colno})")
+    for first, block in _jsonl_blocks(spec["path"]): yield from _block_records(spec["name"], block, first)
 
 def _read_json_array(spec, chunk_chars: int = 1 << 20):
     "Stream the elements of a top-level JSON array without loading the whole file."
@@ -163,15 +184,17 @@ def _read_json_array(spec, chunk_chars: int = 1 << 20):
                 raise RecordError(f"{name}[{i}]", "json", f"expected ',' or ']' after element {i - 1}")
         if peek(): raise RecordError(name, "json", "unexpected text after the closing ']'")
 
-def _read_json(spec):
-    "A `.json` file: a JSON array, or JSON lines."
-    with _open(spec["path"]) as f:
+def _json_is_array(path) -> bool:
+    with _open(path) as f:
         first = b""
         while True:
             block = f.read(4096)
             first = block.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-            if first or not block: break
-    yield from (_read_json_array(spec) if first == b"[" else _read_jsonl(spec))
+            if first or not block: return first == b"["
+
+def _read_json(spec):
+    "A `.json` file: a JSON array, or JSON lines."
+    yield from (_read_json_array(spec) if _json_is_array(spec["path"]) else _read_jsonl(spec))
 
 def _read_parquet(spec):
     i = 0
@@ -254,39 +277,217 @@ class _Rows:
         turns = pa.StructArray.from_arrays([pa.array(self.role, pa.string()), pa.array(self.content, pa.string())],
                                            fields=list(_MESSAGES_TYPE.value_type))
         messages = pa.ListArray.from_arrays(pa.array(offsets), turns, type=_MESSAGES_TYPE)
-        ids, ok = pa.array(self.id, pa.string()), pa.array([e is None for e in self.error], pa.bool_())
-        okn = ok.to_numpy(zero_copy_only=False)
-        cols = {"id": ids, "source": pa.array(self.source, pa.string()), "messages": messages,
-                "task": pa.array(self.task, pa.string()), "_ok": ok, "_loc": pa.array(self.loc, pa.string()),
-                "_field": pa.array(self.field, pa.string()), "_error": pa.array(self.error, pa.string()),
-                "_hash": pa.array(np.where(okn, _messages_hash(messages), 0)),
-                "_idhash": pa.array(np.where(okn, _hash_strings(ids).view(np.int64), 0)),
-                "_given": pa.array(self.given, pa.bool_())}
-        return pa.RecordBatch.from_arrays(list(cols.values()), schema=_RAW_SCHEMA)
+        return _make_batch(dict(
+            id=pa.array(self.id, pa.string()), source=pa.array(self.source, pa.string()), messages=messages,
+            task=pa.array(self.task, pa.string()), _loc=pa.array(self.loc, pa.string()),
+            _field=pa.array(self.field, pa.string()), _error=pa.array(self.error, pa.string()),
+            _given=pa.array(self.given, pa.bool_())), len(self.id))
+
+def _make_batch(cols: dict, n: int) -> pa.RecordBatch:
+    "A raw-schema batch from its columns (`_field`/`_error` may be left out: all valid); adds `_ok` and the hashes."
+    cols.setdefault("_field", pa.nulls(n, pa.string())); cols.setdefault("_error", pa.nulls(n, pa.string()))
+    ok = cols["_error"].is_null().to_numpy(zero_copy_only=False)
+    cols["_ok"] = pa.array(ok, pa.bool_())
+    cols["_hash"] = pa.array(np.where(ok, _messages_hash(cols["messages"]), 0), pa.int64())
+    cols["_idhash"] = pa.array(np.where(ok, _hash_strings(cols["id"]).view(np.int64), 0), pa.int64())
+    return pa.RecordBatch.from_arrays([cols[f] for f in _RAW_SCHEMA.names], schema=_RAW_SCHEMA)
+
+def _add_record(rows: _Rows, spec, loc, raw, format: str, layout, strict: bool):
+    "Normalize one raw record into `rows` (or raise, in strict mode); returns the layout for the next record."
+    try:
+        if isinstance(raw, RecordError): raise raw
+        fmt = format
+        if fmt == "auto":
+            try: fmt = layout = detect_format(raw, loc)
+            except RecordError:
+                if layout is None or not isinstance(raw, dict): raise
+                fmt = layout
+        rec = normalize_record(raw, loc, format=fmt, default_source=spec["source"])
+    except RecordError as e:
+        if strict: raise
+        rows.add_invalid(e)
+    else: rows.add(rec, loc, not _missing(raw.get("id")))
+    return layout
+
+def _items(spec):
+    "What an input yields: `(locator, raw)` pairs, and for JSON lines also whole parsed blocks (the fast path below)."
+    if spec["kind"] == "jsonl" or (spec["kind"] == "json" and not _json_is_array(spec["path"])): return _jsonl_items(spec)
+    return _READERS[spec["kind"]](spec)
 
 def _raw_batches(inputs, format: str, strict: bool):
     "Record batches of the raw pool Arrow file, in input order."
     rows = _Rows()
     for spec in inputs:
         layout = None
-        for loc, raw in _READERS[spec["kind"]](spec):
-            try:
-                if isinstance(raw, RecordError): raise raw
-                fmt = format
-                if fmt == "auto":
-                    try: fmt = layout = detect_format(raw, loc)
-                    except RecordError:
-                        if layout is None or not isinstance(raw, dict): raise
-                        fmt = layout
-                rec = normalize_record(raw, loc, format=fmt, default_source=spec["source"])
-            except RecordError as e:
-                if strict: raise
-                rows.add_invalid(e)
-            else: rows.add(rec, loc, not _missing(raw.get("id")))
-            if rows.full:
-                yield rows.batch()
-                rows = _Rows()
+        for item in _items(spec):
+            if isinstance(item, tuple):
+                layout = _add_record(rows, spec, *item, format, layout, strict)
+                if not rows.full: continue
+                batches = []
+            else: batches, layout = _fast_block(spec, item, format, layout, strict)
+            if len(rows): yield rows.batch()
+            rows = _Rows()
+            yield from (b for b in batches if b.num_rows)
     if len(rows): yield rows.batch()
+
+# %% ../nbs/core/03_pool.ipynb #2fb7f386
+_FAST_JSONL = True  # False: every record through the per-record path (used by the tests to compare both)
+_PY_SPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+             "\u2009\u200a\u2028\u2029\u202f\u205f\u3000")  # the characters for which str.isspace() is True
+_NON_SPACE = "[^" + "".join(f"\\x{{{ord(c):x}}}" for c in _PY_SPACE) + "]"  # RE2: one character str.strip keeps
+_BYTES_SPACE = np.zeros(256, bool); _BYTES_SPACE[list(b" \t\n\r\x0b\x0c")] = True  # what bytes.strip() removes
+_STR = pa.string()
+_TURNS = {"messages": ("role", "content", _schema._MESSAGES_ROLES), "conversations": ("from", "value", _schema._SHAREGPT_ROLES)}
+
+def _json_schema(id_type) -> pa.Schema:
+    turns = lambda r, c: pa.list_(pa.struct([(r, _STR), (c, _STR)]))
+    return pa.schema([("id", id_type), ("source", _STR), ("dataset", _STR), ("task", _STR),
+                      ("messages", turns("role", "content")), ("conversations", turns("from", "value")),
+                      ("instruction", _STR), ("input", _STR), ("output", _STR)])
+
+_JSON_SCHEMAS = (_json_schema(_STR), _json_schema(pa.int64()))
+
+def _np(a) -> np.ndarray: return a.to_numpy(zero_copy_only=False)
+def _valid(a) -> np.ndarray: return _np(a.is_valid())
+def _has_text(a) -> np.ndarray:
+    "True where the string has a character that `str.strip()` keeps (False for null)."
+    return _np(pc.fill_null(pc.match_substring_regex(a, _NON_SPACE), False))
+
+def _segment_sum(flags: np.ndarray, off: np.ndarray) -> np.ndarray:
+    c = np.zeros(len(flags) + 1, np.int64); np.cumsum(flags, out=c[1:])
+    return c[off[1:]] - c[off[:-1]]
+
+def _parse_block(block: bytes):
+    "The block as an Arrow table of the known keys, or None when Arrow's JSON reader rejects it."
+    opts = pj.ReadOptions(use_threads=False, block_size=max(len(block) + 1, 1 << 16))
+    for schema in _JSON_SCHEMAS:
+        try: return pj.read_json(io.BytesIO(block), read_options=opts, parse_options=pj.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="ignore")).combine_chunks()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            if "Column(/id)" not in str(e): return None
+    return None
+
+def _nonblank_lines(block: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Index (0-based line number in the block), start and end of each line with a byte that `bytes.strip()` keeps."
+    arr = np.frombuffer(block, np.uint8)
+    nl = np.flatnonzero(arr == 10)
+    starts, ends = np.concatenate([[0], nl + 1]), np.concatenate([nl, [len(arr)]])
+    if starts[-1] == len(arr): starts, ends = starts[:-1], ends[:-1]  # no text after the last newline
+    maybe = np.flatnonzero((starts == ends) | _BYTES_SPACE[arr[np.minimum(starts, len(arr) - 1)]])  # a blank line starts with a space
+    blank = [i for i in maybe.tolist() if not block[starts[i]:ends[i]].strip()]
+    keep = np.delete(np.arange(len(starts)), blank)
+    return keep, starts[keep], ends[keep]
+
+def _fast_normalize(tbl: pa.Table, format: str, default_source: str):
+    """Normalize a parsed block on whole columns. Returns `sure` (rows taken here), `code` (detected layout per
+    row: 0 none, 1 messages, 2 sharegpt, 3 alpaca) and the columns of the sure rows (derived ids still missing)."""
+    n = tbl.num_rows
+    col = {k: tbl.column(k).chunk(0) if tbl.column(k).num_chunks else pa.nulls(0, tbl.schema.field(k).type)
+           for k in tbl.column_names}
+    has = {k: _valid(col[k]) for k in ("messages", "conversations", "instruction", "output")}
+    if format == "auto":
+        code = np.select([has["messages"], has["conversations"], has["instruction"] | has["output"]], [1, 2, 3], 0)
+    else: code = np.full(n, {"messages": 1, "sharegpt": 2, "alpaca": 3}[format])
+    sure = np.zeros(n, bool)
+    starts, lengths, roles, contents, base = np.zeros(n, np.int64), np.zeros(n, np.int64), [], [], 0
+    for c, key in ((1, "messages"), (2, "conversations")):
+        rk, ck, rmap = _TURNS[key]
+        arr = col[key]
+        off = arr.offsets.to_numpy().astype(np.int64)
+        turns = arr.values
+        role, content = turns.field(rk), turns.field(ck)
+        keys = pa.array(list(rmap))
+        idx = pc.index_in(role, value_set=keys)
+        ascii_word = pc.fill_null(pc.match_substring_regex(role, "^[A-Za-z]+$"), False)
+        idx = pc.coalesce(idx, pc.if_else(ascii_word, pc.index_in(pc.ascii_lower(role), value_set=keys), pa.scalar(None, pa.int32())))
+        norm = pc.take(pa.array(list(rmap.values())), idx)
+        asst = _np(pc.fill_null(pc.equal(norm, "assistant"), False))
+        bad = _np(turns.is_null()) | ~_valid(idx) | ~_valid(content) | (asst & ~_has_text(content))
+        rows = (code == c) & has[key] & (np.diff(off) > 0) & (_segment_sum(bad, off) == 0) & (_segment_sum(asst, off) > 0)
+        sure |= rows
+        starts[rows], lengths[rows] = base + off[:-1][rows], np.diff(off)[rows]
+        roles.append(norm); contents.append(content); base += len(turns)
+    ins, inp, out = col["instruction"], pc.fill_null(col["input"], ""), col["output"]
+    rows = (code == 3) & _valid(ins) & _has_text(out)
+    sure |= rows
+    user = pc.if_else(~_has_text(inp), ins, pc.if_else(~_has_text(ins), inp, pc.binary_join_element_wise(ins, inp, "\n\n")))
+    starts[rows], lengths[rows] = base + 2 * np.flatnonzero(rows), 2
+    roles.append(pa.array(np.tile(np.array(["user", "assistant"], object), n), _STR))
+    contents.append(pc.take(pa.concat_arrays([user.cast(_STR), out]), np.stack([np.arange(n), n + np.arange(n)], 1).reshape(-1)))
+    rid = col["id"]
+    given = _valid(rid)
+    if pa.types.is_integer(rid.type): rid = rid.cast(_STR)
+    else: sure &= ~given | _has_text(rid)
+    take = np.flatnonzero(sure)
+    lengths = lengths[take]
+    offsets = np.zeros(len(take) + 1, np.int64); np.cumsum(lengths, out=offsets[1:])
+    gather = np.repeat(starts[take] - offsets[:-1], lengths) + np.arange(offsets[-1])
+    turns = pa.StructArray.from_arrays([pa.concat_arrays(roles).take(gather), pa.concat_arrays(contents).take(gather)],
+                                       fields=list(_MESSAGES_TYPE.value_type))
+    messages = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), turns, type=_MESSAGES_TYPE)
+    src, ds = col["source"], col["dataset"]
+    nonempty = lambda a: pc.fill_null(pc.greater(pc.utf8_length(a), 0), False)
+    source = pc.if_else(nonempty(src), src, pc.if_else(nonempty(ds), ds, default_source or "unknown"))
+    cols = {"id": rid.take(take), "source": source.take(take), "messages": messages, "task": col["task"].take(take),
+            "_given": pa.array(given[take])}
+    return sure, code, cols
+
+_LAYOUTS = (None, "messages", "sharegpt", "alpaca")
+
+class _Block:
+    "A block of JSON lines that Arrow's reader parsed: the table, and where each of its rows is in the block."
+    def __init__(self, tbl, first, index, starts, ends, data):
+        self.tbl, self.first, self.index, self.starts, self.ends, self.data = tbl, first, index, starts, ends, data
+
+def _valid_utf8(block: bytes) -> bool:
+    try: pa.array([block], pa.binary()).view(_STR).validate(full=True)
+    except pa.ArrowInvalid: return False
+    return True
+
+def _parsed_block(first: int, block: bytes):
+    "A `_Block`, or None when the block must take the per-record path."
+    if first == 1 and block.startswith(b"\xef\xbb\xbf"): return None
+    if not block.isascii() and not _valid_utf8(block): return None
+    index, starts, ends = _nonblank_lines(block)
+    tbl = _parse_block(block) if len(index) else None
+    if tbl is None or tbl.num_rows != len(index): return None
+    return _Block(tbl, first, index, starts, ends, block)
+
+def _jsonl_items(spec):
+    "The items of a JSON-lines input: `_Block`s, and `(locator, raw)` pairs for blocks the fast path cannot take."
+    for first, block in _jsonl_blocks(spec["path"]):
+        parsed = _parsed_block(first, block) if _FAST_JSONL else None
+        if parsed is not None: yield parsed
+        else: yield from _block_records(spec["name"], block, first)
+
+def _fast_block(spec, blk: _Block, format: str, layout, strict: bool):
+    "Record batches for a parsed block, in line order, and the layout of its last detected record."
+    name = spec["name"]
+    sure, code, cols = _fast_normalize(blk.tbl, format, spec["source"])
+    take = np.flatnonzero(sure)
+    derive = np.flatnonzero(~cols["_given"].to_numpy(zero_copy_only=False))
+    if len(derive):
+        ids = [content_hash(m) for m in cols["messages"].take(derive).to_pylist()]
+        mask = np.zeros(len(take), bool); mask[derive] = True
+        cols["id"] = pc.replace_with_mask(cols["id"].cast(_STR), pa.array(mask), pa.array(ids, _STR))
+    linenos = blk.first + blk.index
+    cols["_loc"] = pc.binary_join_element_wise(f"{name}:", pa.array(linenos[take]).cast(_STR), "")
+    batches = [_make_batch(cols, len(take))]
+    slow = np.flatnonzero(~sure)
+    if len(slow):
+        rows = _Rows()
+        detected = np.where(code > 0, np.arange(len(code)), -1)
+        last = np.maximum.accumulate(detected) if len(code) else detected
+        for i in slow.tolist():
+            before = int(last[i - 1]) if i > 0 else -1
+            lay = _LAYOUTS[code[before]] if before >= 0 else layout
+            loc, raw = _parse_line(name, int(linenos[i]), blk.data[blk.starts[i]:blk.ends[i] + 1])
+            _add_record(rows, spec, loc, raw, format, lay, strict)
+        both = pa.Table.from_batches([batches[0], rows.batch()])
+        order = np.argsort(np.concatenate([take, slow]), kind="stable")
+        batches = both.take(order).combine_chunks().to_batches()
+    if format == "auto" and (code > 0).any(): layout = _LAYOUTS[code[np.flatnonzero(code > 0)[-1]]]
+    return batches, layout
 
 # %% ../nbs/core/03_pool.ipynb #ee2deb44
 @dataclass

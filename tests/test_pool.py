@@ -396,3 +396,120 @@ def test_pool_api(tmp_path):
     assert d["inputs"][0]["name"] == "p.jsonl" and d["inputs"][0]["bytes"] == p.stat().st_size
     assert d["options"]["lenient"] is True
     with pytest.raises(ValueError, match="columns"): Pool(datasets.Dataset.from_dict({"x": [1]}))
+
+
+# ---------------------------------------------------------------- crash safety of the cache
+
+KILLED_LOAD = """
+import sys, datasets
+from datacurate import pool as P
+P._Rows.max_rows = 50                    # many small batches: the file grows for a while before it is complete
+P._JSONL_BLOCK_BYTES = 4096
+orig = P._Rows.batch
+def slow_batch(self):
+    import time; time.sleep(0.02)        # make sure the parent sees the write in progress
+    return orig(self)
+P._Rows.batch = slow_batch
+P.load_pool(sys.argv[1])
+print("finished")
+"""
+
+
+def test_killed_load_leaves_no_complete_looking_cache(tmp_path):
+    import signal, subprocess, sys, time
+    recs = [{"id": f"r{i}", "messages": [U(f"question {i}"), A(f"answer {i}")]} for i in range(20_000)]
+    p = jsonl(tmp_path / "big.jsonl", recs)
+    home = tmp_path / "home"
+    pools = home / "pools"
+    env = {**os.environ, "DATACURATE_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_LOAD, str(p)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        tmps = list(pools.glob("*.tmp")) if pools.exists() else []
+        if tmps and tmps[0].stat().st_size > 0: break
+        time.sleep(0.01)
+    assert proc.poll() is None, f"the load ended before it could be killed: {proc.communicate()}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert list(pools.glob("*.tmp")), "the killed load left no temporary file (was it killed mid-write?)"
+    assert not list(pools.glob("*.arrow")), "a killed load left a final cache file"
+    pool = load_pool(p)  # a fresh load: writes the file again instead of reusing the partial one
+    assert len(pool) == 20_000 and pool[19_999] == {"id": "r19999", "source": "big", "messages": recs[-1]["messages"]}
+    assert not list(pools.glob("*.tmp")), "the dead process's temporary file was not cleaned up"
+    assert len(list(pools.glob("*.arrow"))) == 1
+
+
+# ---------------------------------------------------------------- the JSON-lines fast path against the per-record path
+
+import datacurate.pool as P
+
+ROLE = st.sampled_from(["user", "assistant", "system"] * 4 + ["User", "ASSISTANT", " user", "human", "gpt", "GPT", "bot", "tool", "Ünïcode", None])
+CONTENT = st.sampled_from(["q", "a", "é", 'say "hi"\n', "x\x1f"] * 3 + [" ", "", "\u3000", "\x1c", "\u2028", "\x85", None, 3])
+RARE = lambda *bad: st.one_of(st.sampled_from(["absent"] * 6 + ["s", "do", "", " "]), st.sampled_from(bad))
+
+
+@st.composite
+def jsonl_lines(draw):
+    "Lines of a JSON-lines file: valid and broken records in every layout, odd roles, whitespace, ids, blank lines."
+    lines, clean = [], draw(st.booleans())  # clean: mostly records the fast path can take
+    role = st.sampled_from(["user", "assistant", "system", "User", "GPT", "human", "gpt"]) if clean else ROLE
+    content = st.sampled_from(["q", "a", "é", 'say "hi"\n', "\u3000x"]) if clean else CONTENT
+    for i in range(draw(st.integers(1, 12))):
+        kind = draw(st.sampled_from(["messages", "sharegpt", "alpaca"] * (20 if clean else 3) + ["none", "blank", "syntax", "list"]))
+        if kind == "blank": lines.append(draw(st.sampled_from(["", "  ", "\t"]))); continue
+        if kind == "syntax": lines.append('{"messages": [}'); continue
+        if kind == "list": lines.append("[1, 2]"); continue
+        rec = {}
+        if kind in ("messages", "sharegpt"):
+            rk, ck, key = ("role", "content", "messages") if kind == "messages" else ("from", "value", "conversations")
+            turns = [{rk: draw(role), ck: draw(content)} for _ in range(draw(st.integers(0, 3)))]
+            if draw(st.booleans()): turns.append({rk: "assistant" if kind == "messages" else "gpt", ck: "ok"})
+            rec[key] = turns
+        elif kind == "alpaca":
+            for k in ("instruction", "input", "output"):
+                v = draw(st.sampled_from(["do", "go", "do it", "", " ", "\u3000", None, "absent"]) if k != "input" else RARE(None, 5))
+                if v != "absent": rec[k] = v
+        idv = draw(st.sampled_from(["absent", "absent", None, "x", " ", "", f"id{i}", f"id{i}", f"id{i}"]) if draw(st.booleans()) else st.sampled_from([i, 7, "absent"]))
+        if idv != "absent": rec["id"] = idv
+        for k in ("source", "dataset", "task"):
+            v = draw(st.sampled_from(["absent", "s", ""]) if clean else RARE(None, 4))
+            if v != "absent": rec[k] = v
+        if draw(st.booleans()): rec["meta"] = draw(st.sampled_from([{"a": [1, None]}, "text", 1.5, float("nan")]))
+        lines.append(json.dumps(rec, ensure_ascii=draw(st.booleans())))
+    return lines
+
+
+def _outcome(path, **kw):
+    try: pool = load_pool(path, **kw)
+    except RecordError as e: return ("error", e.locator, e.field, e.reason)
+    return (records(pool), pool.report.to_dict()["invalid"], pool.report.to_dict()["duplicates"])
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(jsonl_lines(), st.sampled_from(["auto", "messages", "sharegpt", "alpaca"]), st.booleans(), st.booleans(), st.integers(1, 3))
+def test_fast_path_equals_per_record_path(monkeypatch, lines, format, lenient, dedup, block_lines):
+    "Second way: every load through the vectorized JSON-lines path equals the same load with every record through normalize_record."
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "pool.jsonl"
+        p.write_text("\n".join(lines) + "\n")
+        monkeypatch.setattr(P, "_JSONL_BLOCK_BYTES", max(16, block_lines * 40))
+        kw = dict(format=format, lenient=lenient, dedup=dedup)
+        fast = _outcome(p, cache_dir=Path(d) / "fast", **kw)
+        monkeypatch.setattr(P, "_FAST_JSONL", False)
+        slow = _outcome(p, cache_dir=Path(d) / "slow", **kw)
+        monkeypatch.setattr(P, "_FAST_JSONL", True)
+        assert fast == slow
+
+
+def test_fast_path_is_taken_and_handles_bom_and_int_ids(tmp_path, monkeypatch):
+    recs = [{"id": i, "conversations": [{"from": "Human", "value": "q"}, {"from": "GPT", "value": f"a{i}"}]} for i in range(50)]
+    p = jsonl(tmp_path / "p.jsonl", recs)
+    calls = []
+    orig = P._fast_block
+    monkeypatch.setattr(P, "_fast_block", lambda *a: calls.append(1) or orig(*a))
+    pool = load_pool(p)
+    assert calls and [r["id"] for r in pool] == [str(i) for i in range(50)] and pool[3]["messages"] == [U("q"), A("a3")]
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + p.read_bytes())
+    assert records(load_pool(tmp_path / "bom.jsonl", source="p")) == records(pool)
+    (tmp_path / "bad.jsonl").write_bytes(p.read_bytes() + b'{"messages": "\xff"}\n')
+    assert _strict_error(tmp_path / "bad.jsonl") == ("bad.jsonl:51", "json")
