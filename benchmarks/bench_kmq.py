@@ -37,6 +37,11 @@ def make_data(path: Path, n: int, dim: int, seed: int = 0, blobs: int = 512) -> 
 
 
 def peak_mib() -> float:
+    "Peak resident memory of this process (VmHWM: reset at exec, unlike ru_maxrss which a child can inherit)."
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"): return int(line.split()[1]) / 1024
+    except OSError: pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -47,12 +52,14 @@ def worker(args) -> dict:
     if args.worker in ("faiss_all", "faiss_sample"):
         from datacurate_kmq.kmeans import kmeans
         c = kmeans(x, args.k, niter=args.niter, nredo=1, seed=0, fit_size=n if args.worker == "faiss_all" else None)
-        out = dict(inertia=c.inertia, fit_size=c.info["fit_size"], fit_s=c.info["fit_seconds"], assign_s=c.info["assign_seconds"])
+        out = dict(inertia=c.inertia, fit_size=c.info["fit_size"], fit_s=c.info["fit_seconds"], assign_s=c.info["assign_seconds"],
+                   iterations=args.niter, s_per_iter=round(c.info["fit_seconds"] / args.niter, 3))
     elif args.worker == "sklearn":
         from sklearn.cluster import KMeans
         km = KMeans(args.k, n_init=1, max_iter=args.niter, tol=0.0, random_state=0, algorithm="lloyd")
         km.fit(np.asarray(x))
-        out = dict(inertia=float(km.inertia_), fit_size=n, iterations=int(km.n_iter_))
+        out = dict(inertia=float(km.inertia_), fit_size=n, iterations=int(km.n_iter_),
+                   s_per_iter=round((time.perf_counter() - t0) / max(int(km.n_iter_), 1), 3))
     elif args.worker == "kmq":
         from datacurate_kmq.kmq import kmq_select
         rng = np.random.default_rng(0)
@@ -72,6 +79,7 @@ def main():
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--k", type=int, default=256)
     ap.add_argument("--niter", type=int, default=10)
+    ap.add_argument("--sklearn-niter", type=int, default=None, help="cap sklearn's iterations lower (it is slow at 1M)")
     ap.add_argument("--workers", nargs="+", default=["faiss_all", "faiss_sample", "sklearn", "kmq"])
     ap.add_argument("--skip-sklearn-above", type=int, default=10_000_000)
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="OMP/BLAS threads of each worker")
@@ -88,7 +96,8 @@ def main():
         data = make_data(tmp / f"kmq_bench_{n}_{args.dim}.npy", n, args.dim)
         for w in args.workers:
             if w == "sklearn" and n > args.skip_sklearn_above: continue
-            cmd = [sys.executable, __file__, "--worker", w, "--data", str(data), "--k", str(args.k), "--niter", str(args.niter)]
+            it = args.sklearn_niter if (w == "sklearn" and args.sklearn_niter) else args.niter
+            cmd = [sys.executable, __file__, "--worker", w, "--data", str(data), "--k", str(args.k), "--niter", str(it)]
             env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
                        MKL_NUM_THREADS=str(args.threads))
             try:
@@ -97,11 +106,12 @@ def main():
             except subprocess.TimeoutExpired:
                 res = dict(worker=w, n=n, k=args.k, seconds=f">{args.timeout} (timed out)", peak_rss_mib="-", records_per_s=0)
             rows.append(res); print(json.dumps(res), flush=True)
-    print("\n| n | method | seconds | records/s | peak RSS MiB | inertia / n |")
-    print("|---|---|---|---|---|---|")
+    print("\n| n | method | seconds | iterations | s / iteration | peak RSS MiB | inertia / n |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         inert = f"{r['inertia'] / r['n']:.2f}" if "inertia" in r else "-"
-        print(f"| {r['n']:,} | {r['worker']} | {r['seconds']} | {r['records_per_s']:,} | {r['peak_rss_mib']} | {inert} |")
+        print(f"| {r['n']:,} | {r['worker']} | {r['seconds']} | {r.get('iterations', '-')} | {r.get('s_per_iter', '-')} | "
+              f"{r['peak_rss_mib']} | {inert} |")
 
 
 if __name__ == "__main__":

@@ -172,8 +172,8 @@ def main():
     print("| model | records | way | tokens | seconds | tokens/s | examples/s | speedup | max abs loss diff | GFLOP/s | % of peak | peak RSS MiB |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for model, n, max_len, scale in cases:
-        nv = run_child("naive", model, n, max_len, scale, threads=args.threads)
         rn = run_child("runner", model, n, max_len, scale, args.budget, threads=args.threads)
+        nv = run_child("naive", model, n, max_len, scale, threads=args.threads)
         diff = float(np.max(np.abs(np.array(nv["loss_sum"]) - np.array(rn["loss_sum"]))))
         rel = diff / float(np.max(np.abs(nv["loss_sum"])))
         for way, r in (("batch-size-1 loop", nv), ("runner", rn)):

@@ -1,0 +1,85 @@
+"""LESS benchmark: per-example gradient features per second, batched (vmap) vs a per-example backward loop (same
+features, asserted equal), projection throughput, storage per example per checkpoint, and peak memory.
+
+    .venv/bin/python benchmarks/bench_less.py                 # SmolLM2-135M, LoRA r=8 on q/v, 128 tokens
+    .venv/bin/python benchmarks/bench_less.py --model tiny    # a tiny random Llama (seconds)
+"""
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from datacurate.cache import FeatureCache
+from datacurate.models import load_model, tiny_lm
+from datacurate_less.features import batch_features, checkpoint_features
+from datacurate_less.gradients import adam_precondition, grad_dim, per_example_grads, per_example_grads_loop, trainable_names
+from datacurate_less.projection import RademacherProjector
+from datacurate_less.warmup import Examples, add_lora, lora_state, warmup
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--length", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--sizes", default="8,16,32")
+    ap.add_argument("--proj-dim", type=int, default=1024)
+    ap.add_argument("--r", type=int, default=8)
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    lm = tiny_lm("llama", hidden=64, layers=2) if args.model == "tiny" else load_model(args.model, device="cpu", dtype="fp32")
+    model = add_lora(lm.model, r=args.r, alpha=2 * args.r, dropout=0.0, targets=("q_proj", "v_proj")).eval()
+    for n, p in model.named_parameters():
+        if "lora_B" in n: torch.nn.init.normal_(p, std=0.01)  # non-zero B so every LoRA gradient is exercised
+    names = trainable_names(model)
+    D = grad_dim(model, names)
+    V = model.config.vocab_size
+    print(f"model {lm.model_id}, LoRA r={args.r} q/v: D = {D:,} gradient entries; {torch.get_num_threads()} threads")
+
+    L, B = args.length, args.batch
+    ids = torch.randint(0, V, (B, L))
+    mask = torch.ones(B, L, dtype=torch.long); mask[:, : L // 4] = 0  # a prompt quarter that is not a target
+    per_example_grads(model, ids[:2, :16], mask[:2, :16])  # warm up kernels
+    t = time.perf_counter(); G = per_example_grads(model, ids, mask); t_vmap = time.perf_counter() - t
+    t = time.perf_counter(); G_loop = per_example_grads_loop(model, ids, mask); t_loop = time.perf_counter() - t
+    torch.testing.assert_close(G, G_loop, rtol=1e-3, atol=1e-6)
+    print(f"per-example gradients, {B} x {L} tokens: vmap {B / t_vmap:.2f} ex/s, loop {B / t_loop:.2f} ex/s "
+          f"(x{t_loop / t_vmap:.2f}); max |diff| {float((G - G_loop).abs().max()):.2e}")
+
+    P = RademacherProjector(D, args.proj_dim, seed=0, cache_bytes=0)
+    t = time.perf_counter(); P.project(G); t_proj = time.perf_counter() - t
+    print(f"projection {D:,} -> {args.proj_dim}, regenerated blocks: {B / t_proj:.2f} ex/s "
+          f"({D * args.proj_dim / t_proj / 1e6:.0f} M matrix entries/s)")
+    Pc = RademacherProjector(D, args.proj_dim, seed=0)
+    Pc.project(G[:1]); t = time.perf_counter(); Pc.project(G); t_pc = time.perf_counter() - t
+    print(f"projection with cached blocks: {B / t_pc:.1f} ex/s")
+
+    # whole feature pass (adam features, cache writes) vs pool size
+    ex_all = Examples([np.random.default_rng(i).integers(0, V, L) for i in range(max(map(int, args.sizes.split(","))))],
+                      [np.r_[np.zeros(L // 4, np.int64), np.ones(L - L // 4, np.int64)]] * max(map(int, args.sizes.split(","))),
+                      [f"{i:064x}" for i in range(max(map(int, args.sizes.split(","))))], "bench")
+    tmp = Path(tempfile.mkdtemp())
+    ck = warmup(model, ex_all.subset(range(4)), tmp / "w", epochs=1, lr=1e-3, batch_size=2, grad_accum=1)
+    print(f"\n| pool | seconds | features/s | cache MiB | bytes/example/checkpoint | peak RSS MiB |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for n in map(int, args.sizes.split(",")):
+        cache = FeatureCache(tmp / f"cache-{n}")
+        st = {}
+        t = time.perf_counter()
+        F = checkpoint_features(model, ex_all.subset(range(n)), ck[0], "adam", Pc, max_length=L, cache=cache,
+                                batch_tokens=B * L, max_batch=B, stats=st)
+        dt = time.perf_counter() - t
+        nbytes = sum(f.stat().st_size for f in Path(st["namespace"]).rglob("*") if f.is_file())
+        print(f"| {n} | {dt:.1f} | {n / dt:.2f} | {nbytes / 2**20:.2f} | {nbytes / n:.0f} (payload {F.shape[1] * 2}) | {peak_mib():.0f} |")
+
+
+if __name__ == "__main__":
+    main()
