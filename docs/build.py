@@ -168,14 +168,33 @@ def execute_notebook(nb_path: str, timeout: int = 900) -> dict:
     return dict(nb=nbformat.writes(nb), seconds=round(secs, 2), error=error)
 
 
+def exec_key(nb: Path, code: str | None = None) -> str:
+    "Cache key of a notebook's execution: its cells plus the fingerprint of the code it imports."
+    code = code or _code_fingerprint()
+    return hashlib.sha256((code + _cells_fingerprint(json.loads(nb.read_text()))).encode()).hexdigest()
+
+
+def exec_entry(nb: Path) -> Path:
+    "Where the executed notebook is cached."
+    return EXEC_CACHE / (docname(nb).replace("/", "__") + ".json")
+
+
+def cached_run(nb: Path, code: str | None = None) -> dict | None:
+    "The cached, error-free execution of `nb` for the current cells and code, else None (used by the notebook tests)."
+    entry = exec_entry(nb)
+    if not entry.exists(): return None
+    rec = json.loads(entry.read_text())
+    return rec if rec.get("key") == exec_key(nb, code) and not rec.get("error") else None
+
+
 def execute_all(notebooks: list[Path], jobs: int, force: bool) -> dict[Path, dict]:
     "Execute (or reuse from the cache) every notebook; returns path -> record with `nb`, `seconds`, `cached`, `error`."
     EXEC_CACHE.mkdir(parents=True, exist_ok=True)
     code = _code_fingerprint()
     results, todo = {}, []
     for nb in notebooks:
-        key = hashlib.sha256((code + _cells_fingerprint(json.loads(nb.read_text()))).encode()).hexdigest()
-        entry = EXEC_CACHE / (docname(nb).replace("/", "__") + ".json")
+        key = exec_key(nb, code)
+        entry = exec_entry(nb)
         if not force and entry.exists():
             rec = json.loads(entry.read_text())
             if rec.get("key") == key and not rec.get("error"):
