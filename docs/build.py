@@ -108,8 +108,9 @@ def _code_fingerprint() -> str:
     h = hashlib.sha256()
     for base in ("datacurate", "plugins", "examples"):
         for p in sorted((ROOT / base).rglob("*")):
-            if p.is_file() and p.suffix in (".py", ".toml", ".json", ".jsonl", ".txt") and "egg-info" not in str(p) \
-                    and "__pycache__" not in p.parts:
+            rel = p.relative_to(ROOT).parts  # build outputs (pip's build/, dist/, egg-info, bytecode) are not code
+            if p.is_file() and p.suffix in (".py", ".toml", ".json", ".jsonl", ".txt") and \
+                    not any(part in ("build", "dist", "__pycache__") or part.endswith(".egg-info") for part in rel):
                 h.update(str(p.relative_to(ROOT)).encode()); h.update(p.read_bytes())
     h.update(sys.version.encode())
     for lib in ("torch", "transformers", "datasets"):
