@@ -1,14 +1,17 @@
 """Model runner throughput: batched, masked `run_features` vs a straightforward batch-size-1 loop, and feature-cache growth.
 
 Usage:  python benchmarks/bench_runner.py [--sizes 1000,10000] [--naive-n 1000] [--smol-n 200] [--smol-max-length 512]
-                                          [--tiny-scale 0.3] [--smol-scale 0.5] [--budget 16384] [--skip-smol] [--threads N]
+                                          [--tiny-scale 0.3] [--smol-scale 0.5] [--budget N] [--sweep 512,1024,2048,16384]
+                                          [--skip-smol] [--threads N]
 
 Prints, as markdown tables:
   * this machine's dense fp32 matmul peak (GFLOP/s, best of several 2048^3 products);
   * for a tiny random Llama and for SmolLM2-135M: tokens/s and examples/s of the runner (loss + weighted-mean pooling
     from one pass) and of a batch-size-1 loop (full forward, log-softmax over the vocabulary, same masks), the largest
     loss difference between the two, the executed GFLOP/s as a fraction of the matmul peak, and peak RSS;
+  * with --sweep, the runner's SmolLM2 time at several token budgets (the CPU default of 1024 comes from it);
   * time and peak RSS of `compute_features` (fresh cache) and of a second, fully cached call as the pool grows.
+--budget defaults to the runner's own device default (`datacurate.runner.tokens_per_batch`).
 Each measurement runs in its own subprocess so that peak RSS (ru_maxrss) belongs to it alone.
 """
 import argparse
@@ -92,7 +95,7 @@ def child_naive(model: str, n: int, max_length: int, scale: float):
 
 
 def child_runner(model: str, n: int, max_length: int, scale: float, budget: int):
-    from datacurate.runner import plan_batches, run_features
+    from datacurate.runner import plan_batches, run_features, tokens_per_batch
     from datacurate.views import encode
     lm = load(model); pool = synthetic_pool(n, scale=scale)
     run_features(lm, pool[:8], features=("loss", "weighted_mean"))  # warm-up (and the one-off head check)
@@ -100,7 +103,7 @@ def child_runner(model: str, n: int, max_length: int, scale: float, budget: int)
     r = run_features(lm, pool, features=("loss", "weighted_mean"), max_length=max_length, max_tokens_per_batch=budget)
     secs = time.perf_counter() - t0
     enc = encode(pool, lm.tokenizer, None, "full", max_length)
-    batches = plan_batches(enc.lengths, budget)
+    batches = plan_batches(enc.lengths, tokens_per_batch(lm, budget))
     return {"secs": secs, "tokens": int(r["length"].sum()), "n": n, "loss_sum": r["loss_sum"].tolist(),
             "flops": flop_counts(lm, enc, batches), "rss_mib": rss_mib(), "rss_model_mib": base,
             "batches": len(batches), "truncated": int(r["truncated"].sum())}
@@ -151,7 +154,8 @@ def main():
     ap.add_argument("--naive-n", type=int, default=1000)
     ap.add_argument("--smol-n", type=int, default=200)
     ap.add_argument("--smol-max-length", type=int, default=512)
-    ap.add_argument("--budget", type=int, default=16384)
+    ap.add_argument("--budget", type=int, default=None)
+    ap.add_argument("--sweep", default="", help="token budgets to time the SmolLM2 runner at")
     ap.add_argument("--tiny-scale", type=float, default=0.3, help="record length multiplier for the tiny model")
     ap.add_argument("--smol-scale", type=float, default=0.5, help="record length multiplier for SmolLM2")
     ap.add_argument("--skip-smol", action="store_true")
@@ -181,6 +185,14 @@ def main():
             print(f"| {model} | {n:,} | {way} | {r['tokens']:,} | {r['secs']:.1f} | {fmt(r['tokens'] / r['secs'], 0)} | "
                   f"{r['n'] / r['secs']:,.1f} | {nv['secs'] / r['secs']:.1f}x | {diff:.1e} (rel {rel:.0e}) | {gf:,.1f} | "
                   f"{100 * gf / peak:.0f}% | {r['rss_mib']:,.0f} |", flush=True)
+    budgets = [int(s) for s in args.sweep.split(",") if s]
+    if budgets and not args.skip_smol:
+        print("\nSmolLM2 runner time by padded-token budget (same records):\n")
+        print("| max_tokens_per_batch | batches | seconds | tokens/s |")
+        print("|---:|---:|---:|---:|")
+        for b in budgets:
+            r = run_child("runner", "smollm2-135m", args.smol_n, args.smol_max_length, args.smol_scale, b, threads=args.threads)
+            print(f"| {b:,} | {r['batches']} | {r['secs']:.1f} | {fmt(r['tokens'] / r['secs'], 0)} |", flush=True)
     print("\nGrowth with pool size (tiny Llama, loss + weighted_mean, compute_features with a fresh cache, then fully cached):\n")
     print("| records | tokens | first call s | tokens/s | cached call s | peak RSS MiB | cache MiB |")
     print("|---:|---:|---:|---:|---:|---:|---:|")

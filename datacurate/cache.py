@@ -21,7 +21,7 @@ import pandas as pd
 
 from .pipeline import data_home
 from .runner import (_check_features, _max_positions, _progress, as_loaded, assemble, init_units,
-                               iter_feature_batches, plan_batches)
+                               iter_feature_batches, plan_batches, tokens_per_batch)
 from .views import Encoded, Template, content_hash, encode, record_messages
 
 # %% auto #0
@@ -221,7 +221,7 @@ def _subset(enc: Encoded, recs: np.ndarray, units_all: dict, unit_sel: np.ndarra
 
 def compute_features(records, model, view: str = "full", features=("loss",), *, template=None, max_length: int = 2048,
                      truncation: str = "right", direct_prefix: str = "none", cache=None, params: dict | None = None,
-                     max_tokens_per_batch: int = 16384, max_batch_size: int = 512, padding_side: str = "right",
+                     max_tokens_per_batch: int | None = None, max_batch_size: int = 512, padding_side: str = "right",
                      flush_rows: int = 4096, flush_secs: float = 30.0, progress: bool = False) -> Features:
     "Features of every record (pool order), read from the feature cache where present, computed and stored otherwise."
     lm = as_loaded(model)
@@ -257,7 +257,7 @@ def compute_features(records, model, view: str = "full", features=("loss",), *, 
     need = np.logical_or.reduce(list(missing.values())) if features else np.zeros(len(uniq), bool)
     if need.any():
         enc = encode([{"messages": msgs[i]} for i in first], lm.tokenizer, tmpl, view, max_length, truncation, direct_prefix)
-        batches = [b for b in plan_batches(enc.lengths, max_tokens_per_batch, max_batch_size) if need[enc.unit_record[b]].any()]
+        batches = [b for b in plan_batches(enc.lengths, tokens_per_batch(lm, max_tokens_per_batch), max_batch_size) if need[enc.unit_record[b]].any()]
         units_per_rec = np.bincount(enc.unit_record, minlength=len(uniq))
         done_units = np.bincount(enc.unit_record[enc.lengths == 0], minlength=len(uniq))  # empty: nothing to run
         units_all, pending, last_flush = init_units(lm, enc, features), [], time.time()

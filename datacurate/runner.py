@@ -19,8 +19,8 @@ from .models import LoadedModel, load_model
 from .views import VIEWS, Encoded, Template, encode
 
 # %% auto #0
-__all__ = ['FEATURES', 'plan_batches', 'forward_batch', 'as_loaded', 'init_units', 'iter_feature_batches', 'assemble',
-           'run_features']
+__all__ = ['FEATURES', 'plan_batches', 'tokens_per_batch', 'forward_batch', 'as_loaded', 'init_units', 'iter_feature_batches',
+           'assemble', 'run_features']
 
 # %% ../nbs/core/12_runner.ipynb #8844c4c1
 FEATURES = ("loss", "mean", "weighted_mean", "last")
@@ -36,6 +36,12 @@ def plan_batches(lengths, max_tokens_per_batch: int = 16384, max_batch_size: int
         size = max(1, min(max_batch_size, max_tokens_per_batch // longest, len(order) - start))
         batches.append(order[start:start + size]); start += size
     return batches
+
+def tokens_per_batch(lm, requested: int | None = None) -> int:
+    "The padded-token budget of a batch: `requested`, else 16384 on a GPU and 1024 on a CPU."
+    if requested is not None: return int(requested)
+    dev = getattr(lm, "device", None)
+    return 16384 if getattr(dev, "type", str(dev)) == "cuda" else 1024
 
 # %% ../nbs/core/12_runner.ipynb #5f12a211
 def _accepts(fn, name) -> bool:
@@ -201,14 +207,14 @@ def assemble(enc: Encoded, features, units: dict, view: str) -> dict:
     return res
 
 def run_features(model, records, view: str = "full", features=("loss",), *, template=None, max_length: int = 2048,
-                 truncation: str = "right", direct_prefix: str = "none", max_tokens_per_batch: int = 16384,
+                 truncation: str = "right", direct_prefix: str = "none", max_tokens_per_batch: int | None = None,
                  max_batch_size: int = 512, padding_side: str = "right", progress: bool = False) -> dict:
     "Compute `features` of every record's `view` with `model`, batched; arrays in pool order. No cache."
     lm = as_loaded(model)
     features = _check_features(lm, features, view)
     if lm.kind == "encoder" and template is None: template = "none"
     enc = encode(records, lm.tokenizer, template, view, min(max_length, _max_positions(lm)), truncation, direct_prefix)
-    batches = plan_batches(enc.lengths, max_tokens_per_batch, max_batch_size)
+    batches = plan_batches(enc.lengths, tokens_per_batch(lm, max_tokens_per_batch), max_batch_size)
     units = init_units(lm, enc, features)
     for idx, arrs in _progress(iter_feature_batches(lm, enc, features, batches, padding_side), progress, len(batches)):
         for k, v in arrs.items(): units[k][idx] = v

@@ -20,7 +20,7 @@ __all__ = ['embed_records', 'knn_similarity', 'facility_location', 'diverse_subs
 _TEXT_VIEWS = {"whole": "full", "instruction": "prompt", "response": "response"}
 
 def embed_records(records, model="all-minilm-l6-v2", text: str = "whole", max_length: int = 256,
-                  max_tokens_per_batch: int = 16384, device=None) -> np.ndarray:
+                  max_tokens_per_batch: int | None = None, device=None) -> np.ndarray:
     "Unit-length sentence embeddings (n, d) float32 of the records' `text`."
     if text not in _TEXT_VIEWS: raise ValueError(f"text must be one of {sorted(_TEXT_VIEWS)}, got {text!r}")
     lm = load_model(model, device=device) if isinstance(model, str) else load_model(model)

@@ -23,7 +23,7 @@ __all__ = ['DEFAULTS', 'response_texts', 'ifd_scores', 'eligible_mask', 'select_
 # %% ../../../nbs/plugins/iterit/01_iterit.ipynb #4af66d43
 DEFAULTS = dict(model="smollm2-135m", update_ratio=3.0, gamma=0.1, ngram_range=(1, 3), max_ifd=1.0,
                 system_prompt="You are a helpful assistant.", template=None, max_length=1024,
-                max_tokens_per_batch=16384, strategy="incremental", device=None)
+                max_tokens_per_batch=None, strategy="incremental", device=None)
 
 def _params(params: dict | None) -> dict:
     p = dict(DEFAULTS)
@@ -49,7 +49,7 @@ def response_texts(messages: list[list[dict]]) -> list[str]:
 
 # %% ../../../nbs/plugins/iterit/01_iterit.ipynb #1482906c
 def ifd_scores(messages, model, *, system_prompt: str | None = DEFAULTS["system_prompt"], template=None,
-               max_length: int = 1024, max_tokens_per_batch: int = 16384, progress: bool = False) -> pd.DataFrame:
+               max_length: int = 1024, max_tokens_per_batch: int | None = None, progress: bool = False) -> pd.DataFrame:
     """IterIT's IFD of every conversation in `messages` under `model` (a `LoadedModel`, a `(model, tokenizer)` pair or
     anything `datacurate.models.load_model` takes): `loss_cond`, `loss_direct` (mean answer-token CE, nats),
     `ifd = exp(loss_cond - loss_direct)` (float32; NaN when not computable), `n_tokens`, `truncated`."""

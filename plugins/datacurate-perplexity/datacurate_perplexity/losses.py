@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from datacurate.models import LoadedModel
-from datacurate.runner import as_loaded, assemble, iter_feature_batches, plan_batches, _max_positions
+from datacurate.runner import as_loaded, assemble, iter_feature_batches, plan_batches, tokens_per_batch, _max_positions
 from datacurate.views import DIRECT_PREFIXES, Encoded, Template, encode
 
 # %% auto #0
@@ -89,8 +89,7 @@ def _width(enc: Encoded) -> int:
 def view_losses(lm: LoadedModel, enc: Encoded, view: str = "full", max_tokens_per_batch: int | None = None,
                 max_batch_size: int = 256, progress: bool = False) -> dict:
     "Loss sums and token counts per record (`loss_sum`, `n_tokens`) and per assistant turn (`turn_*`), batched."
-    if max_tokens_per_batch is None: max_tokens_per_batch = 16384 if lm.device.type == "cuda" else 4096
-    batches = plan_batches(enc.lengths, max_tokens_per_batch, max_batch_size)
+    batches = plan_batches(enc.lengths, tokens_per_batch(lm, max_tokens_per_batch), max_batch_size)
     units = {"turn_loss_sum": None, "turn_n_tokens": None}
     it = iter_feature_batches(lm, enc, ("loss",), batches, "right")
     if progress:

@@ -41,7 +41,7 @@ def pooled(records, lm, params: dict, progress: bool = False) -> np.ndarray:
     cache = params.get("cache", True)
     feats = compute_features(records, lm, view="full", features=(pooling,), template=params.get("template"),
                              max_length=int(params.get("max_length", 2048)), cache=None if cache is True else cache,
-                             max_tokens_per_batch=int(params.get("max_tokens_per_batch", 16384)), progress=progress)
+                             max_tokens_per_batch=params.get("max_tokens_per_batch"), progress=progress)
     return np.asarray(feats[pooling], dtype=np.float32), getattr(feats, "stats", {})
 
 def rds_scores(pool, params: dict, context=None) -> QueryScores:
