@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .models import LoadedModel
+from .runner import plan_batches
 from .views import Template, encode, record_messages
 
 # %% auto #0
@@ -167,12 +168,8 @@ def generate(model, tokenizer=None, records=None, max_new_tokens: int = 256, *, 
     pad_id = _ensure_pad(tok)
     prompts = prompt_ids(records, tok, template, min(max_prompt_length, _max_positions(module)))
     lengths = np.array([len(p) for p in prompts], dtype=np.int64)
-    order = np.argsort(-lengths, kind="stable")
-    batches, s = [], 0
-    while s < len(order):
-        L = int(lengths[order[s]]) + max_new_tokens
-        size = max(1, min(max_batch_size, max_tokens_per_batch // max(L, 1), len(order) - s))
-        batches.append(order[s:s + size]); s += size
+    # budget the prompt plus the tokens to be generated; never 0, so no prompt is left out of the plan
+    batches = plan_batches(np.maximum(lengths + max_new_tokens, 1), max_tokens_per_batch, max_batch_size)
     device = next(module.parameters()).device
     eos = [t for t in {tok.eos_token_id, getattr(module.generation_config, "eos_token_id", None)} if t is not None]
     eos = sorted({e for t in eos for e in (t if isinstance(t, (list, tuple)) else [t])})
