@@ -17,7 +17,8 @@ S = lambda c: {"role": "system", "content": c}
 
 def test_messages_adapter_multiturn():
     raw = {"id": "m1", "source": "tulu", "messages": [S("sys"), U("q1"), A("a1"), U("q2"), A("a2")], "extra": 1}
-    assert normalize_record(raw, "f:1") == {"id": "m1", "source": "tulu", "messages": [S("sys"), U("q1"), A("a1"), U("q2"), A("a2")]}
+    assert normalize_record(raw, "f:1") == {"id": "m1", "source": "tulu", "messages": [S("sys"), U("q1"), A("a1"), U("q2"), A("a2")],
+                                            "extra": 1}  # a metadata field is kept
 
 
 def test_sharegpt_adapter_role_map():
@@ -97,7 +98,7 @@ def test_explicit_format_and_unknown_format():
     ({"messages": [U("q"), ["assistant", "a"]]}, "messages[1]"),
     ({"messages": [U("q"), {"role": 1, "content": "a"}]}, "messages[1].role"),
     ({"messages": [U("q"), {"role": "tool", "content": "a"}]}, "messages[1].role"),
-    ({"messages": [U("q"), {"role": "assistant", "content": ["a"]}]}, "messages[1].content"),
+    ({"messages": [U("q"), {"role": "assistant", "content": ["a"]}]}, "messages[1].content[0]"),  # a part must be an object
     ({"messages": [{"role": "user"}, A("a")]}, "messages[0].content"),
     ({"messages": [U("q"), A("\t ")]}, "messages[1].content"),
     ({"conversations": [{"from": "human", "value": "q"}, {"value": "a"}]}, "conversations[1].from"),
