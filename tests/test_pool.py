@@ -214,7 +214,7 @@ def test_bad_arguments(tmp_path, monkeypatch):
 
     def offline(*a, **k): raise ConnectionError("no network")
     monkeypatch.setattr(datasets, "load_dataset", offline)
-    with pytest.raises(FileNotFoundError, match="Hub dataset.*no network.*network connection"): load_pool("someone/some-dataset")
+    with pytest.raises(FileNotFoundError, match="Hub dataset.*no network.*download the data"): load_pool("someone/some-dataset")
 
 
 # ---------------------------------------------------------------- property-based: malformed records among valid ones
