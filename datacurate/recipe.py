@@ -317,13 +317,14 @@ def pipeline(self, pool=None) -> Pipeline:
     p.warnings = []
     return p
 
-def _warn(p, message: str) -> None:
+def _warn(p, message: str, warn: bool) -> None:
     p.warnings.append(message)
-    warnings.warn(message, UserWarning, stacklevel=3)
+    if warn: warnings.warn(message, UserWarning, stacklevel=3)
 
 @patch_to(Recipe)
-def run(self, output=None, pool=None) -> Pipeline:
-    "Run every step; write the selection when an output folder is given here or in the recipe."
+def run(self, output=None, pool=None, warn: bool = True) -> Pipeline:
+    """Run every step; write the selection when an output folder is given here or in the recipe. Budget warnings
+    go to `p.warnings` (and, with `warn`, to Python's `warnings`)."""
     p = self.pipeline(pool)
     budget = self.budget
     for s in self.steps:
@@ -334,10 +335,10 @@ def run(self, output=None, pool=None) -> Pipeline:
         elif s.stage == "aggregate":
             if s.budget is not None: budget = s.budget
             count, note = check_budget(budget, len(p.pool))
-            if note: _warn(p, note)
+            if note: _warn(p, note, warn)
             sel = p.aggregate(s.method, budget=s.budget, **s.params)
             if len(sel) < count and not note:
-                _warn(p, f"chose {len(sel):,} records, fewer than the budget {count:,}" + (f": {sel.note}" if sel.note else ""))
+                _warn(p, f"chose {len(sel):,} records, fewer than the budget {count:,}" + (f": {sel.note}" if sel.note else ""), warn)
         else: p.refine(s.method, **s.params)
     out = self.output_path(output)
     p.output = p.write(out) if out else None
