@@ -463,7 +463,7 @@ def _fast_normalize(tbl: pa.Table, format: str, default_source: str, unsure=None
             "_given": pa.array(given[take])}
     return sure, code, cols
 
-_LAYOUTS = (None, "messages", "sharegpt", "alpaca")
+_LAYOUTS = (None, "messages", "sharegpt", "alpaca", "trl")
 
 class _Block:
     "A block of JSON lines that Arrow's reader parsed: the table, and where each of its rows is in the block."
