@@ -25,11 +25,11 @@ def _params_table(method: str):
     import pandas as pd
     from datacurate.plugins import get_method
     info = get_method(method)
+    declared = getattr(info, "params", None)
+    if declared is None: return None  # a method registered without declaring its parameters
     try: from datacurate.params import params_table
     except ImportError: params_table = None
     if params_table is not None: return params_table(info)
-    declared = getattr(info, "params", None)
-    if declared is None: return None
     return pd.DataFrame([dict(name=p.name, stages=",".join(p.stages or info.stages),
                               type=getattr(p.type, "__name__", str(p.type)), default=p.default, help=p.help)
                          for p in declared])

@@ -20,12 +20,9 @@ from fastcore.basics import patch_to
 
 from .hookspecs import STAGES
 from .pipeline import Pipeline
-from .plugins import get_method
+from .plugins import check_step, get_method
 from .schema import FORMATS, check_columns
 from .selection import BudgetError, check_budget, parse_budget, resolve_budget
-
-try: from datacurate.plugins import check_step
-except ImportError: check_step = None  # TODO(contract v2): always present once main has datacurate.plugins.check_step
 
 # %% auto #0
 __all__ = ['RecipeError', 'parse_value', 'set_key', 'apply_overrides', 'Step', 'Recipe']
@@ -247,7 +244,6 @@ def check(self) -> list:
     for i, s in enumerate(self.steps):
         try: get_method(s.method, s.stage)
         except Exception as e: raise RecipeError(f"steps[{i}] ({s.stage} {s.method!r}): {e}") from None
-        if check_step is None: resolved.append(dict(s.params)); continue
         try: resolved.append(check_step(s.stage, s.method, dict(s.params)))
         except ValueError as e: raise RecipeError(f"steps[{i}].params ({s.stage} {s.method!r}): {e}") from None
     if self.run_options is not None: _executors()

@@ -14,6 +14,8 @@ import math
 import datetime as _dt
 import decimal
 
+from . import errors
+
 ROLES = ("system", "user", "assistant")
 FORMATS = ("messages", "sharegpt", "alpaca", "trl")
 # the fields the loader reads; every other field of a record is metadata, kept as is through to selection.jsonl
@@ -25,11 +27,11 @@ __all__ = ['ROLES', 'FORMATS', 'FIELDS', 'RecordError', 'content_hash', 'detect_
            'check_columns', 'map_columns', 'extra_json']
 
 # %% ../nbs/core/02_schema.ipynb #213225f4
-class RecordError(ValueError):
+class RecordError(errors.RecordError):
     "A malformed input record. `locator` names the record (`pool.jsonl:17`, `data.parquet[41]`), `field` the part that is wrong."
     def __init__(self, locator, field, message):
-        self.locator, self.field, self.reason = str(locator), str(field), str(message)
-        super().__init__(f"{self.locator}: field {self.field!r}: {self.reason}")
+        self.locator, self.reason = str(locator), str(message)
+        super().__init__(f"{self.locator}: field {field!r}: {self.reason}", record=self.locator, field=str(field))
 
     def __reduce__(self): return (type(self), (self.locator, self.field, self.reason))
 
