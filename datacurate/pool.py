@@ -417,6 +417,7 @@ def _fast_normalize(tbl: pa.Table, format: str, default_source: str, unsure=None
     else: code = np.full(n, {"messages": 1, "sharegpt": 2, "alpaca": 3, "trl": 4}[format])
     sure = np.zeros(n, bool)
     starts, lengths, roles, contents, base = np.zeros(n, np.int64), np.zeros(n, np.int64), [], [], 0
+    sys_turn = np.zeros(n, bool)  # rows whose turns already hold a system turn
     for c, key in ((1, "messages"), (2, "conversations")):
         rk, ck, rmap = _TURNS[key]
         arr = col[key]
@@ -433,6 +434,7 @@ def _fast_normalize(tbl: pa.Table, format: str, default_source: str, unsure=None
         rows = (code == c) & has[key] & (np.diff(off) > 0) & (_segment_sum(bad, off) == 0) & (_segment_sum(asst, off) > 0)
         sure |= rows
         starts[rows], lengths[rows] = base + off[:-1][rows], np.diff(off)[rows]
+        sys_turn |= (code == c) & (_segment_sum(_np(pc.fill_null(pc.equal(norm, "system"), False)), off) > 0)
         roles.append(norm); contents.append(content); base += len(turns)
     ins, inp, out = col["instruction"], pc.fill_null(col["input"], ""), col["output"]
     prompt, completion, trl = col["prompt"], col["completion"], pa.array(code == 4)
@@ -443,16 +445,22 @@ def _fast_normalize(tbl: pa.Table, format: str, default_source: str, unsure=None
     starts[rows], lengths[rows] = base + 2 * np.flatnonzero(rows), 2
     roles.append(pa.array(np.tile(np.array(["user", "assistant"], object), n), _STR))
     contents.append(pc.take(pa.concat_arrays([user.cast(_STR), out]), np.stack([np.arange(n), n + np.arange(n)], 1).reshape(-1)))
-    sure &= ~_np(pc.fill_null(pc.greater(pc.utf8_length(col["system"]), 0), False))  # a system prompt: per record
+    system = _np(pc.fill_null(pc.greater(pc.utf8_length(col["system"]), 0), False))  # a non-empty system prompt
+    sure &= ~(system & sys_turn)  # next to a system turn: the per-record path compares the two
+    roles.append(pa.array(np.full(n, "system", object), _STR)); contents.append(pc.fill_null(col["system"], "").cast(_STR))
+    sys_base = base + 2 * n  # where the system turns start in the concatenated turns
     if unsure is not None: sure &= ~unsure
     rid = col["id"]
     given = _valid(rid)
     if pa.types.is_integer(rid.type): rid = rid.cast(_STR)
     else: sure &= ~given | _has_text(rid)
     take = np.flatnonzero(sure)
-    lengths = lengths[take]
+    pre = system[take].astype(np.int64)  # 1: the row's first turn is its system prompt
+    lengths = lengths[take] + pre
     offsets = np.zeros(len(take) + 1, np.int64); np.cumsum(lengths, out=offsets[1:])
-    gather = np.repeat(starts[take] - offsets[:-1], lengths) + np.arange(offsets[-1])
+    row = np.repeat(np.arange(len(take)), lengths)
+    local = np.arange(offsets[-1]) - offsets[:-1][row]
+    gather = np.where((pre[row] == 1) & (local == 0), sys_base + take[row], starts[take][row] + local - pre[row])
     turns = pa.StructArray.from_arrays([pa.concat_arrays(roles).take(gather), pa.concat_arrays(contents).take(gather)],
                                        fields=list(_MESSAGES_TYPE.value_type))
     messages = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), turns, type=_MESSAGES_TYPE)

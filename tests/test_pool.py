@@ -649,3 +649,19 @@ def test_hub_name_fails_fast_offline(monkeypatch):
     with pytest.raises(FileNotFoundError, match="not a Hugging Face Hub dataset name"): load_pool("not a name")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")
     assert P._offline() is None
+
+
+def test_system_records_take_the_fast_path(tmp_path, monkeypatch):
+    "Records with a system field and no system turn are normalized on whole columns: no record goes through _add_record."
+    recs = [{"instruction": f"q{i}", "output": f"a{i}", "system": "Be brief."} for i in range(20)]
+    recs += [{"conversations": sharegpt([U("q"), A("a")]), "system": "S", "level": 3}, {"prompt": "p", "completion": "c", "system": "T"}]
+    p = jsonl(tmp_path / "s.jsonl", recs)
+    calls = []
+    orig = P._add_record
+    monkeypatch.setattr(P, "_add_record", lambda *a, **k: calls.append(a[2]) or orig(*a, **k))
+    pool = load_pool(p)
+    assert not calls
+    assert pool[0]["messages"] == [S("Be brief."), U("q0"), A("a0")] and pool[20]["messages"] == [S("S"), U("q"), A("a")]
+    assert pool[20]["level"] == 3 and pool[21]["messages"] == [S("T"), U("p"), A("c")]
+    monkeypatch.setattr(P, "_FAST_JSONL", False)
+    assert records(load_pool(p, cache_dir=tmp_path / "slow")) == records(pool)
