@@ -198,9 +198,11 @@ def _with_system(raw, locator, messages, key) -> list[dict]:
     raise RecordError(locator, "system", f"conflicts with the system turn {key}[{at}], which has other text: a record "
                       "has one system prompt (remove one of them)")
 
+_FIELD_SET = frozenset(FIELDS)
+
 def extra_fields(raw: dict) -> dict:
     "The fields of `raw` the loader does not read (metadata such as `difficulty`, `license`), null values left out."
-    return {k: v for k, v in raw.items() if k not in FIELDS and not _missing(v)}
+    return {k: v for k, v in raw.items() if k not in _FIELD_SET and not (v is None or (isinstance(v, float) and v != v))}
 
 def normalize_record(raw, locator="record", *, format: str = "auto", default_source: str | None = None,
                      columns: dict | None = None) -> dict:
@@ -257,10 +259,12 @@ def _jsonable(value):
     if isinstance(value, _dt.timedelta): return value.total_seconds()
     raise TypeError(type(value).__name__)
 
+_EXTRA_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_jsonable, allow_nan=False)
+
 def extra_json(extra: dict, locator="record") -> str | None:
     "The metadata fields as one JSON object text (None when there are none); `RecordError` for a value JSON cannot hold."
     if not extra: return None
-    try: return json.dumps(extra, ensure_ascii=False, separators=(",", ":"), default=_jsonable, allow_nan=False)
+    try: return _EXTRA_ENCODER.encode(extra)  # one encoder for every record: json.dumps with options builds one per call
     except (TypeError, ValueError):
         for key, value in extra.items():
             try: json.dumps(value, default=_jsonable, allow_nan=False)
