@@ -272,6 +272,17 @@ def _pool_args(self) -> dict:
     return args
 
 @patch_to(Recipe)
+def step_params(self, step: Step) -> dict:
+    """`step.params` with every value that names a file or folder next to the recipe (a relative path with a `/` or a
+    suffix, that exists there) made absolute, so a query set or a model folder is found from any current folder."""
+    def fix(v):
+        if isinstance(v, list): return [fix(x) for x in v]
+        if not isinstance(v, str) or not v or Path(v).is_absolute() or not ("/" in v or Path(v).suffix): return v
+        full = self._path(v)
+        return str(full) if full.exists() else v
+    return {k: fix(v) for k, v in step.params.items()}
+
+@patch_to(Recipe)
 def output_path(self, output=None) -> Path | None:
     "Where the selection goes: `output` as given (relative to the current folder), else the recipe's (relative to its file)."
     if output is not None: return Path(output)
@@ -291,7 +302,7 @@ def validate(self) -> dict:
     out = self.output_path()
     return dict(name=self.name, pool=inputs, budget=self.budget, seed=self.seed, output=str(out) if out else None,
                 run=self.run_options, steps=[dict(stage=s.stage, method=s.method, **({"name": s.name} if s.name else {}),
-                                                  params=r) for s, r in zip(self.steps, resolved)])
+                                                  params={**r, **self.step_params(s)}) for s, r in zip(self.steps, resolved)])
 
 # %% ../nbs/core/06_recipe.ipynb #49a6a0c1
 @patch_to(Recipe)
@@ -326,16 +337,16 @@ def run(self, output=None, pool=None, warn: bool = True) -> Pipeline:
     for s in self.steps:
         if s.stage == "score":
             extra = {**({"name": s.name} if s.name else {}), **({"replace": True} if s.replace else {})}
-            p.score(s.method, **extra, **s.params)
-        elif s.stage == "cluster": p.cluster(s.method, **s.params)
+            p.score(s.method, **extra, **self.step_params(s))
+        elif s.stage == "cluster": p.cluster(s.method, **self.step_params(s))
         elif s.stage == "aggregate":
             if s.budget is not None: budget = s.budget
             count, note = check_budget(budget, len(p.pool))
             if note: _warn(p, note, warn)
-            sel = p.aggregate(s.method, budget=s.budget, **s.params)
+            sel = p.aggregate(s.method, budget=s.budget, **self.step_params(s))
             if len(sel) < count and not note:
                 _warn(p, f"chose {len(sel):,} records, fewer than the budget {count:,}" + (f": {sel.note}" if sel.note else ""), warn)
-        else: p.refine(s.method, **s.params)
+        else: p.refine(s.method, **self.step_params(s))
     out = self.output_path(output)
     p.output = p.write(out) if out else None
     return p

@@ -223,3 +223,15 @@ def test_tomli_on_python_310(monkeypatch):
     assert mod.tomllib is fake
     root = Path(R.__file__).resolve().parents[1] / "pyproject.toml"
     assert "tomli>=2; python_version < '3.11'" in root.read_text()
+
+
+def test_param_paths_relative_to_the_recipe(recipe_dir, tmp_path, monkeypatch):
+    (recipe_dir / "data" / "queries.jsonl").write_text("{}\n")
+    text = RECIPE.replace('method = "random"', 'method = "random"\nparams = { queries = "data/queries.jsonl", model = "smollm2-135m", other = "data/missing.jsonl" }')
+    (recipe_dir / "p.toml").write_text(text)
+    monkeypatch.setattr(R, "check_step", lambda stage, method, params: dict(params))
+    monkeypatch.chdir(tmp_path)
+    r = Recipe.from_toml(recipe_dir / "p.toml")
+    got = r.step_params(r.steps[0])
+    assert got == {"queries": str(recipe_dir / "data" / "queries.jsonl"), "model": "smollm2-135m", "other": "data/missing.jsonl"}
+    assert r.validate()["steps"][0]["params"]["queries"] == got["queries"]
