@@ -15,7 +15,7 @@ from .selection import Selection
 
 # %% auto #0
 __all__ = ['TIE_BREAKS', 'RULES', 'rank', 'budget_note', 'take_budget', 'window', 'eligible_mask', 'ineligible_summary',
-           'check_eligible', 'step_output', 'column']
+           'check_eligible', 'step_output', 'column', 'query_scores']
 
 # %% ../nbs/core/04a_kit.ipynb #7143ce9f
 TIE_BREAKS = ("seeded", "shuffled", "index")
@@ -116,3 +116,15 @@ def column(scores: pd.DataFrame, name: str, needed_by: str = "") -> np.ndarray:
         hint = f" (did you mean {name}.score?)" if f"{name}.score" in cols else ""
         raise MissingStepError(f"{needed_by + ': ' if needed_by else ''}no score column {name!r}{hint}; columns: {cols or 'none'}")
     return pd.to_numeric(scores[name], errors="coerce").to_numpy(dtype=np.float64)
+
+# %% ../nbs/core/04a_kit.ipynb #64fb33f6
+def query_scores(context, scores=None, name: str | None = None, needed_by: str = ""):
+    "The `QueryScores` of score step `name` (or the only one), restricted to the rows eligible in `scores`."
+    import copy
+    from datacurate.similarity import QueryScores
+    qs = step_output(context, name, QueryScores, "query-by-pool score step (embedding, rds_plus, less, ...)", needed_by)
+    if not isinstance(scores, pd.DataFrame) or "eligible" not in scores.columns or scores["eligible"].all(): return qs
+    ok = scores["eligible"].to_numpy(dtype=bool)
+    out = copy.copy(qs)
+    out.eligible = ok if qs.eligible is None else (qs.eligible & ok)
+    return out

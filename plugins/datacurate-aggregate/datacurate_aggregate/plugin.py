@@ -8,68 +8,97 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from datacurate.errors import ParameterError
 from datacurate.hookspecs import hookimpl
+from datacurate.kit import budget_note, eligible_mask, query_scores, rank, window
+from datacurate.params import Param
 from datacurate.selection import Selection
 from datacurate.similarity import QueryScores, SimilarityError, round_robin, top_m_rows
 
 # %% auto #0
-__all__ = ['QUERY_METHODS', 'register_methods', 'rank_scores', 'top_k_selection', 'reduce_selection', 'rr_query_selection',
-           'task_rr_selection', 'aggregate']
+__all__ = ['QUERY_METHODS', 'TOP_K_PARAMS', 'register_methods', 'rank_scores', 'top_k_selection', 'reduce_selection',
+           'rr_query_selection', 'task_rr_selection', 'aggregate']
 
 # %% ../../../nbs/plugins/aggregate/00_aggregate.ipynb #81a9e8dd
 QUERY_METHODS = ("rr_query", "max_query", "mean_query", "normalized_mean_query", "task_rr")
 
+_FROM = Param("scores_from", str, None, "the query-by-pool score step to read (default: the only one that ran)")
+_DUP = Param("duplicate_costs_turn", bool, False, "a query whose best row is taken loses its turn (the reference's rule)")
+_M = Param("m", int, None, "rows fetched per query and refill (default: grows with the budget)")
+_TIES = Param("tie_break", str, "index", "ties by pool index or by a seeded random order", choices=("index", "random", "seeded"))
+TOP_K_PARAMS = [
+    Param("column", str, None, "the score column, namespaced: e.g. 'ifd.score', 'perplexity.loss'"),
+    Param("descending", bool, True, "higher is better"),
+    Param("rule", str, "top", "take the best (top), a middle window from `start` (mid), or the worst (low)", choices=("top", "mid", "low")),
+    Param("start", float, 0.33, "mid: where the window starts, as a fraction of the eligible rows"),
+    Param("min_value", float, None, "keep rows with a value >= this (> with inclusive=False)"),
+    Param("max_value", float, None, "keep rows with a value <= this (< with inclusive=False)"),
+    Param("inclusive", bool, True, "whether the thresholds include their bound"),
+    Param("tie_break", str, "random", "ties: seeded random order (random), seeded draw (seeded), pool index (index)",
+          choices=("random", "seeded", "index")),
+    Param("missing", str, "error", "an eligible row without a value: an error, or skip it", choices=("error", "skip")),
+]
+
 @hookimpl
 def register_methods(register):
-    register("top_k", stages=("aggregate",), summary="the k best rows of one score column (ascending or descending; seeded ties)")
-    register("rr_query", stages=("aggregate",), summary="round-robin over query points, each takes its best untaken row (RDS+ default)")
-    register("max_query", stages=("aggregate",), summary="top-k of the max similarity over query points")
-    register("mean_query", stages=("aggregate",), summary="top-k of the mean similarity over query points")
-    register("normalized_mean_query", stages=("aggregate",),
-             summary="top-k of the mean over queries of per-query standardised similarities")
-    register("task_rr", stages=("aggregate",), summary="max within each task's queries, then round-robin over tasks")
+    "The generic aggregations; each declares its parameters."
+    register("top_k", stages=("aggregate",), params=TOP_K_PARAMS,
+             summary="the best (or a window / the worst) rows of one score column, with thresholds; seeded ties")
+    register("rr_query", stages=("aggregate",), params=[_FROM, _DUP, _M],
+             summary="round-robin over query points, each takes its best untaken row (RDS+ default)")
+    for how, what in (("max", "the max"), ("mean", "the mean"), ("normalized_mean", "the mean of per-query standardised")):
+        register(f"{how}_query", stages=("aggregate",), params=[_FROM, _TIES],
+                 summary=f"top-k of {what} similarity over query points")
+    register("task_rr", stages=("aggregate",), summary="max within each task's queries, then round-robin over tasks",
+             params=[_FROM, _DUP, _M, Param("within", str, "max", "how a task reduces its query points", choices=("max", "mean", "normalized_mean"))])
 
 # %% ../../../nbs/plugins/aggregate/00_aggregate.ipynb #8b0e2449
-def _note(budget: int, n_eligible: int, what: str = "eligible records") -> str:
-    return f"budget {budget} exceeds the {n_eligible} {what}: chose all {n_eligible}" if budget > n_eligible else ""
+def _note(budget: int, n_eligible: int, what: str = "eligible records") -> str: return budget_note(budget, n_eligible, what)
+
+_TIE_RULES = {"random": "shuffled", "seeded": "seeded", "index": "index"}
 
 def rank_scores(values, descending: bool = True, eligible=None, tie_break: str = "index", rng=None) -> np.ndarray:
-    "Row indices ordered best first (ties by pool index, or by a seeded permutation), ineligible rows left out."
+    "Row indices ordered best first (ties by pool index, or by a seeded random order), ineligible rows left out."
+    if tie_break not in _TIE_RULES: raise ValueError(f"tie_break must be one of {list(_TIE_RULES)}, got {tie_break!r}")
     v = np.asarray(values, dtype=np.float64)
-    ok = np.ones(len(v), bool) if eligible is None else np.asarray(eligible, bool).copy()
-    key = -v if descending else v
-    if tie_break == "index": order = np.argsort(key, kind="stable")
-    elif tie_break == "random":
-        if rng is None: raise ValueError("tie_break='random' needs a seeded generator")
-        perm = rng.permutation(len(v))
-        order = perm[np.argsort(key[perm], kind="stable")]
-    else: raise ValueError(f"tie_break must be 'index' or 'random', got {tie_break!r}")
-    return order[ok[order]]
+    if tie_break != "index" and rng is None: raise ValueError(f"tie_break={tie_break!r} needs a seeded generator")
+    ok = ~np.isnan(v) if eligible is None else np.asarray(eligible, bool) & ~np.isnan(v)
+    return rank(np.where(np.isnan(v), 0.0, v), rng, descending, ok, _TIE_RULES[tie_break])
 
 # %% ../../../nbs/plugins/aggregate/00_aggregate.ipynb #fffab128
+def _threshold(v, min_value, max_value, inclusive: bool) -> np.ndarray:
+    keep = np.ones(len(v), bool)
+    with np.errstate(invalid="ignore"):
+        if min_value is not None: keep &= (v >= min_value) if inclusive else (v > min_value)
+        if max_value is not None: keep &= (v <= max_value) if inclusive else (v < max_value)
+    return keep
+
 def top_k_selection(scores: pd.DataFrame, budget: int, column: str | None = None, descending: bool = True,
-                    tie_break: str = "random", rng=None, missing: str = "error") -> Selection:
-    "The `budget` best rows of `scores[column]`."
+                    tie_break: str = "random", rng=None, missing: str = "error", rule: str = "top", start: float = 0.33,
+                    min_value: float | None = None, max_value: float | None = None, inclusive: bool = True) -> Selection:
+    "`budget` eligible rows of `scores[column]`: the best, a middle window or the worst, within the thresholds."
     if not isinstance(scores, pd.DataFrame):
         raise TypeError(f"top_k needs a table of per-example scores, got {type(scores).__name__}; for query-by-pool "
                         "scores use max_query, mean_query, rr_query or task_rr")
+    numeric = [c for c in scores.columns if pd.api.types.is_numeric_dtype(scores[c]) and scores[c].dtype != bool
+               and not c.endswith(".cluster")]
     if column is None:
-        numeric = [c for c in scores.columns if pd.api.types.is_numeric_dtype(scores[c]) and c != "cluster"]
-        if len(numeric) != 1:
-            raise ValueError(f"top_k: pass column=...; the score table has numeric columns {numeric}")
-        column = numeric[0]
+        raise ParameterError(f"top_k: pass column=...; the score table has numeric columns {numeric}", "top_k", "aggregate", "column")
     if column not in scores.columns:
-        raise KeyError(f"top_k: no score column {column!r}; columns are {list(scores.columns)}")
+        raise KeyError(f"top_k: no score column {column!r}; columns are {numeric}")
     v = pd.to_numeric(scores[column], errors="coerce").to_numpy(dtype=np.float64)
-    nan = np.isnan(v)
+    ok = eligible_mask(scores, len(v))
+    nan = np.isnan(v) & ok
     if nan.any() and missing != "skip":
         raise ValueError(f"top_k: record {int(np.nonzero(nan)[0][0])} has no value in score column {column!r} "
                          f"({int(nan.sum())} records in all); pass missing='skip' to leave them out")
-    order = rank_scores(v, descending, ~nan, tie_break, rng)
-    note = _note(budget, len(order))
-    if nan.any(): note = "; ".join(x for x in (note, f"{int(nan.sum())} records without a {column!r} score left out") if x)
-    pick = order[:budget]
-    info = pd.DataFrame({column: v[pick]})
+    within = _threshold(v, min_value, max_value, inclusive)
+    order = rank_scores(v, descending, ok & ~nan & within, tie_break, rng)
+    pick, pos, note = window(order, budget, rule, start)
+    dropped = [f"{int(nan.sum())} records without a {column!r} score left out" if nan.any() else "",
+               f"{int((ok & ~nan & ~within).sum())} outside the thresholds" if (min_value is not None or max_value is not None) else ""]
+    note = "; ".join(x for x in (note, *dropped) if x)
+    info = pd.DataFrame({column: v[pick], "position": pos})
     return Selection(pick, method="top_k", info=info, note=note)
 
 # %% ../../../nbs/plugins/aggregate/00_aggregate.ipynb #630de51d
@@ -126,29 +155,20 @@ def task_rr_selection(qs: QueryScores, budget: int, within: str = "max", duplica
     return Selection(rr.indices, method="task_rr", info=info, note=note)
 
 # %% ../../../nbs/plugins/aggregate/00_aggregate.ipynb #1211c606
-def _scores(method, scores, params, context):
-    src = params.get("scores_from")
-    if src is not None:
-        outputs = getattr(context, "outputs", {}) or {}
-        if src not in outputs: raise KeyError(f"{method}: no score step {src!r} has run; ran: {sorted(outputs)}")
-        scores = outputs[src]
-    if method in QUERY_METHODS and not isinstance(scores, QueryScores):
-        raise TypeError(f"{method} needs query-by-pool scores (a QueryScores from a score step such as `embedding` "
-                        f"or `rds_plus`), got {type(scores).__name__}")
-    return scores
-
 @hookimpl
 def aggregate(method, scores, budget, pool, params, context):
+    "Table methods read `scores`; query methods read the `QueryScores` of `scores_from` (or the only one)."
     if method not in ("top_k",) + QUERY_METHODS: return None
-    scores = _scores(method, scores, params, context)
-    rng = context.rng(method) if context is not None else np.random.default_rng(params.get("seed", 0))
+    rng = context.rng(method)
     if method == "top_k":
-        return top_k_selection(scores, budget, params.get("column"), params.get("descending", True),
-                               params.get("tie_break", "random"), rng, params.get("missing", "error"))
+        return top_k_selection(scores, budget, params["column"], params["descending"], params["tie_break"], rng,
+                               params["missing"], params["rule"], params["start"], params["min_value"],
+                               params["max_value"], params["inclusive"])
+    qs = query_scores(context, scores, params["scores_from"], needed_by=method)
     if method == "rr_query":
-        return rr_query_selection(scores, budget, params.get("duplicate_costs_turn", False), params.get("m"))
+        return rr_query_selection(qs, budget, params["duplicate_costs_turn"], params["m"])
     if method == "task_rr":
-        return task_rr_selection(scores, budget, params.get("within", "max"), params.get("duplicate_costs_turn", False),
-                                 params.get("m"))
+        return task_rr_selection(qs, budget, params["within"], params["duplicate_costs_turn"], params["m"])
     how = method[: -len("_query")]
-    return reduce_selection(scores, budget, how, params.get("tie_break", "index"), rng)
+    tie = params["tie_break"]
+    return reduce_selection(qs, budget, how, "random" if tie == "random" else tie, rng)

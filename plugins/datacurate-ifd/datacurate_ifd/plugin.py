@@ -9,74 +9,15 @@ import numpy as np
 import pandas as pd
 
 from datacurate.hookspecs import hookimpl
+from datacurate.kit import column, eligible_mask, ineligible_summary, rank
+from datacurate.losses import COMBINE, RATIOS, combine_ifd, ifd_scores
+from datacurate.params import Param
 from datacurate.selection import Selection, resolve_budget
-from datacurate_perplexity.losses import answer_views, resolve_model, view_losses, view_losses_loop
-from datacurate_perplexity.plugin import _ineligible, empty_answers, rank_order
+
+THRESHOLDS = ("<=1", "<1", "none")
 
 # %% auto #0
-__all__ = ['RATIOS', 'THRESHOLDS', 'COMBINE', 'DEFAULTS', 'combine_ifd', 'ifd_scores', 'select_ifd', 'select_diverse',
-           'register_methods', 'score', 'aggregate']
-
-# %% ../../../nbs/plugins/ifd/01_ifd.ipynb #de11117d
-RATIOS = ("loss", "ppl")
-THRESHOLDS = ("<=1", "<1", "none")
-COMBINE = ("tokens", "turns")
-
-def combine_ifd(cond_sum, cond_n, dir_sum, dir_n, turn_offsets, combine: str = "tokens") -> pd.DataFrame:
-    "Per-record `loss_cond`, `loss_direct`, `loss_ratio`, `ppl_ratio`, `tokens`, `turns`, `status` from per-turn sums."
-    if combine not in COMBINE: raise ValueError(f"combine must be one of {COMBINE}, got {combine!r}")
-    offs = np.asarray(turn_offsets, np.int64)
-    R = len(offs) - 1
-    rec = np.repeat(np.arange(R), np.diff(offs))
-    cs, cn, ds, dn = (np.asarray(a, np.float64) for a in (cond_sum, cond_n, dir_sum, dir_n))
-    valid = (cn > 0) & (dn > 0)
-    w = valid.astype(np.float64)
-    bc = lambda v: np.bincount(rec, weights=v, minlength=R)
-    n_c, n_d, turns = bc(cn * w), bc(dn * w), bc(w).astype(np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lc, ld = bc(cs * w) / n_c, bc(ds * w) / n_d
-        if combine == "tokens":
-            loss_ratio, ppl_ratio = lc / ld, np.exp(lc - ld)
-        else:
-            lct, ldt = cs / np.maximum(cn, 1), ds / np.maximum(dn, 1)
-            ok_t = valid & (ldt > 0) & np.isfinite(lct) & np.isfinite(ldt)
-            k = bc(ok_t.astype(np.float64))
-            loss_ratio = bc(np.where(ok_t, lct / np.where(ok_t, ldt, 1), 0)) / k
-            ppl_ratio = bc(np.where(ok_t, np.exp(np.where(ok_t, lct - ldt, 0)), 0)) / k
-    status = np.full(R, "ok", dtype=object)
-    bad = ~(np.isfinite(lc) & np.isfinite(ld)) & (turns > 0)
-    status[bad] = "nan"
-    status[(turns > 0) & ~bad & (ld <= 0)] = "zero_direct_loss"
-    status[(turns == 0) & (bc(cn) > 0)] = "no_direct_tokens"
-    status[bc(cn) == 0] = "truncated_away"
-    keep = status == "ok"
-    nan = lambda v: np.where(keep, v, np.nan)
-    return pd.DataFrame({"loss_cond": np.where(turns > 0, lc, np.nan), "loss_direct": np.where(turns > 0, ld, np.nan),
-                         "loss_ratio": nan(loss_ratio), "ppl_ratio": nan(ppl_ratio), "tokens": n_c.astype(np.int64),
-                         "turns": turns, "status": status})
-
-# %% ../../../nbs/plugins/ifd/01_ifd.ipynb #dd26d2e0
-def ifd_scores(records, model="smollm2-135m", tokenizer=None, *, ratio: str = "loss", direct_prefix: str = "header",
-               template=None, combine: str = "tokens", max_length: int = 1024, max_tokens_per_batch: int | None = None,
-               device=None, progress: bool = False, prefix: str = "ifd", batched: bool = True) -> pd.DataFrame:
-    "IFD of every record under `model`; column `prefix` holds the `ratio` chosen, NaN where undefined (see `_status`)."
-    if ratio not in RATIOS: raise ValueError(f"ratio must be one of {RATIOS}, got {ratio!r}")
-    lm = resolve_model(model, tokenizer, device)
-    full, direct = answer_views(records, lm, template, max_length, direct_prefix)
-    if batched:
-        cond = view_losses(lm, full, "full", max_tokens_per_batch, progress=progress)
-        dirl = view_losses(lm, direct, "direct", max_tokens_per_batch, progress=progress)
-    else: cond, dirl = view_losses_loop(lm, full, "full"), view_losses_loop(lm, direct, "direct")
-    t = combine_ifd(cond["turn_loss_sum"], cond["turn_n_tokens"], dirl["turn_loss_sum"], dirl["turn_n_tokens"],
-                    cond["turn_offsets"], combine)
-    empty = empty_answers(records)
-    for c in ("loss_ratio", "ppl_ratio"): t.loc[empty, c] = np.nan
-    t.loc[empty, "status"] = "empty_answer"
-    out = pd.DataFrame({prefix: t[f"{ratio}_ratio"]})
-    for c in ("loss_ratio", "ppl_ratio", "loss_cond", "loss_direct", "tokens", "turns"): out[f"{prefix}_{c}"] = t[c]
-    out[f"{prefix}_truncated"] = cond["truncated"]
-    out[f"{prefix}_status"] = t["status"]
-    return out
+__all__ = ['THRESHOLDS', 'DEFAULTS', 'select_ifd', 'select_diverse', 'method_params', 'register_methods', 'score', 'aggregate']
 
 # %% ../../../nbs/plugins/ifd/01_ifd.ipynb #fa0cb061
 def _threshold_mask(v: np.ndarray, threshold: str) -> np.ndarray:
@@ -90,13 +31,13 @@ def select_ifd(values, budget: int, threshold: str = "<=1", rng=None, tie_break:
     v = np.asarray(values, dtype=np.float64)
     ok = _threshold_mask(v, threshold)
     if skip is not None: ok &= ~np.asarray(skip, bool)
-    order = rank_order(v, rng, descending=True, tie_break=tie_break, eligible=ok)
+    order = rank(v, rng, True, ok, tie_break)
     note = ""
     if budget > len(order):
         above = int((np.isfinite(v) & ~_threshold_mask(v, threshold)).sum())
         skipped = int((np.asarray(skip, bool) & _threshold_mask(v, threshold)).sum()) if skip is not None else 0
         note = (f"budget {budget} exceeds the {len(order)} eligible records ({above} with IFD not {threshold}"
-                + (f", {skipped} truncated" if skipped else "") + f"{_ineligible(status).replace('; ', ', ')}): "
+                + (f", {skipped} truncated" if skipped else "") + f"{ineligible_summary(status).replace('; ', ', ')}): "
                 f"chose all {len(order)}")
     picks = order[:budget]
     return Selection(picks, method=method, info=pd.DataFrame({"ifd": v[picks], "position": np.arange(len(picks))}), note=note)
@@ -124,40 +65,60 @@ DEFAULTS = {
     "ifd": dict(model="smollm2-135m", ratio="loss", direct_prefix="header", template=None, threshold="<=1"),
     "superfiltering": dict(model="smollm2-135m", ratio="ppl", direct_prefix="none", template="none", threshold="<1"),
 }
-_SCORE_KEYS = ("model", "ratio", "direct_prefix", "template", "combine", "max_length", "max_tokens_per_batch")
-_AGG_KEYS = ("threshold", "column", "tie_break", "skip_truncated", "diversity", "candidates", "knn", "embed_model", "text", "seed")
+
+def method_params(method: str) -> list:
+    "The declared parameters of `ifd` or `superfiltering` (their defaults differ)."
+    d = DEFAULTS[method]
+    S, A = ("score",), ("aggregate",)
+    return [
+        Param("model", object, d["model"], "the scoring model: a short name, path, hub id or a loaded model", stages=S),
+        Param("ratio", str, d["ratio"], "loss ratio (Cherry) or perplexity ratio (Superfiltering)", choices=RATIOS, stages=S),
+        Param("direct_prefix", str, d["direct_prefix"], "what precedes the answer in the direct view", choices=("none", "header", "turn"), stages=S),
+        Param("template", object, d["template"], "chat template: None (the tokenizer's, else plain), 'none', 'alpaca', or a Template", stages=S),
+        Param("combine", str, "tokens", "multi-turn: pool all answer tokens, or average per-turn ratios", choices=COMBINE, stages=S),
+        Param("max_length", int, 1024, "tokens per sequence", stages=S),
+        Param("max_tokens_per_batch", int, None, "padded tokens per batch (default: by device)", stages=S),
+        Param("cache", object, True, "the feature cache: True (default root), False, or a folder", stages=S),
+        Param("column", str, f"{method}.score", "the IFD column to select on", stages=A),
+        Param("threshold", str, d["threshold"], "keep IFD <= 1, < 1, or any", choices=THRESHOLDS, stages=A),
+        Param("tie_break", str, "seeded", "ties: seeded permutation or pool index", choices=("seeded", "index"), stages=A),
+        Param("skip_truncated", bool, False, "never choose records truncated at max_length", stages=A),
+        Param("diversity", bool, False, "Superfiltering.D: facility location over the top candidates", stages=A),
+        Param("candidates", (int, float), 0.2, "diversity: how many IFD candidates (a count or a fraction)", stages=A),
+        Param("knn", int, 20, "diversity: neighbours per candidate (None: dense)", stages=A),
+        Param("embed_model", str, "all-minilm-l6-v2", "diversity: the sentence embedder", stages=A),
+        Param("text", str, "whole", "diversity: what is embedded", stages=A),
+    ]
 
 @hookimpl
 def register_methods(register):
-    register("ifd", stages=("score", "aggregate"),
+    "`ifd` and `superfiltering`: the same score and selection, different defaults."
+    register("ifd", stages=("score", "aggregate"), params=method_params("ifd"),
              summary="Instruction-Following Difficulty (Cherry LLM): loss ratio, IFD <= 1 kept, highest first")
-    register("superfiltering", stages=("score", "aggregate"),
+    register("superfiltering", stages=("score", "aggregate"), params=method_params("superfiltering"),
              summary="IFD from a small scorer (SmolLM2-135M), perplexity ratio, IFD < 1; diversity=True: Superfiltering.D")
+
+_SCORE_KEYS = ("ratio", "direct_prefix", "template", "combine", "max_length", "max_tokens_per_batch", "cache")
 
 @hookimpl
 def score(method, pool, params, context):
+    "IFD of every record (through the feature cache)."
     if method not in DEFAULTS: return None
-    unknown = set(params) - set(_SCORE_KEYS)
-    if unknown: raise TypeError(f"{method} score: unknown parameter(s) {sorted(unknown)}; known: {', '.join(_SCORE_KEYS)}")
-    opts = {k: v for k, v in DEFAULTS[method].items() if k != "threshold"} | dict(params)
-    return ifd_scores(pool, opts.pop("model"), device=getattr(context, "device", None),
-                      progress=bool(getattr(context, "progress", False)), prefix=method, **opts)
+    return ifd_scores(pool, params["model"], device=context.device, progress=bool(context.progress),
+                      **{k: params[k] for k in _SCORE_KEYS})
 
 @hookimpl
 def aggregate(method, scores, budget, pool, params, context):
+    "The highest eligible IFD under the threshold; with `diversity=True`, Superfiltering.D."
     if method not in DEFAULTS: return None
-    unknown = set(params) - set(_AGG_KEYS)
-    if unknown: raise TypeError(f"{method} aggregate: unknown parameter(s) {sorted(unknown)}; known: {', '.join(_AGG_KEYS)}")
-    col = params.get("column", method)
-    if not isinstance(scores, pd.DataFrame) or col not in scores.columns:
-        raise KeyError(f"{method} aggregate needs the score column {col!r}: run p.score({method!r}) first")
-    rng = context.rng(method) if context is not None else np.random.default_rng(params.get("seed", 0))
-    status = scores.get(f"{method}_status")
-    skip = scores[f"{method}_truncated"].to_numpy() if params.get("skip_truncated") else None
-    common = dict(threshold=params.get("threshold", DEFAULTS[method]["threshold"]), rng=rng,
-                  tie_break=params.get("tie_break", "seeded"), status=status, skip=skip, method=method)
-    if params.get("diversity"):
-        return select_diverse(scores[col].to_numpy(), budget, pool, candidates=params.get("candidates", 0.2),
-                              knn=params.get("knn", 20), embed_model=params.get("embed_model", "all-minilm-l6-v2"),
-                              text=params.get("text", "whole"), device=getattr(context, "device", None), **common)
-    return select_ifd(scores[col].to_numpy(), budget, **common)
+    v = column(scores, params["column"], f"{method} aggregate")
+    step = params["column"].rsplit(".", 1)[0]
+    ok = eligible_mask(scores, len(v))
+    v = np.where(ok, v, np.nan)
+    skip = scores[f"{step}.truncated"].to_numpy(dtype=bool) if params["skip_truncated"] else None
+    common = dict(threshold=params["threshold"], rng=context.rng(method), tie_break=params["tie_break"], status=scores,
+                  skip=skip, method=method)
+    if params["diversity"]:
+        return select_diverse(v, budget, pool, candidates=params["candidates"], knn=params["knn"],
+                              embed_model=params["embed_model"], text=params["text"], device=context.device, **common)
+    return select_ifd(v, budget, **common)

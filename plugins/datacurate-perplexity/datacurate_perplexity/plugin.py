@@ -10,19 +10,14 @@ import pandas as pd
 
 from datacurate.hookspecs import hookimpl
 from datacurate.selection import Selection
-from datacurate.views import record_messages
-from .losses import answer_views, resolve_model, view_losses
+from datacurate.kit import ineligible_summary, rank
+from datacurate.losses import _spec, answer_views, cached_view_losses, empty_answers, resolve_model
+from datacurate.params import Param
 
 # %% auto #0
-__all__ = ['RULES', 'empty_answers', 'perplexity_scores', 'rank_order', 'select_by_loss', 'register_methods', 'score',
-           'aggregate']
+__all__ = ['RULES', 'PARAMS', 'perplexity_scores', 'rank_order', 'select_by_loss', 'register_methods', 'score', 'aggregate']
 
 # %% ../../../nbs/plugins/perplexity/01_perplexity.ipynb #a40b5b16
-def empty_answers(records) -> np.ndarray:
-    "True for records whose assistant turns are all empty or blank."
-    return np.array([not any(m["content"].strip() for m in ms if m["role"] == "assistant") for ms in record_messages(records)],
-                    dtype=bool)
-
 def _status(n_tokens, loss, empty) -> np.ndarray:
     status = np.full(len(loss), "ok", dtype=object)
     status[~np.isfinite(loss)] = "nan"
@@ -32,38 +27,34 @@ def _status(n_tokens, loss, empty) -> np.ndarray:
 
 def perplexity_scores(records, model="smollm2-135m", tokenizer=None, *, tokens: str = "answer", template=None,
                       max_length: int = 1024, max_tokens_per_batch: int | None = None, device=None,
-                      progress: bool = False, prefix: str = "ppl") -> pd.DataFrame:
-    "Mean loss per record over its answer tokens (`tokens='answer'`) or every token (`'all'`), batched."
+                      progress: bool = False, cache=True) -> pd.DataFrame:
+    "Mean loss per record over its answer tokens (`tokens='answer'`) or every token (`'all'`), batched, cached."
     lm = resolve_model(model, tokenizer, device)
-    full, _ = answer_views(records, lm, template, max_length, None, tokens)
-    r = view_losses(lm, full, max_tokens_per_batch=max_tokens_per_batch, progress=progress)
+    tmpl, max_length, spec = _spec(lm, template, max_length, None, tokens)
+    full, _ = answer_views(records, lm, tmpl, max_length, None, tokens)
+    r = cached_view_losses(records, lm, full, "full", spec, cache, max_tokens_per_batch, progress)
     n = r["n_tokens"]
     with np.errstate(invalid="ignore", divide="ignore"):
         loss = np.where(n > 0, r["loss_sum"] / np.maximum(n, 1), np.nan)
     status = _status(n, loss, empty_answers(records) if tokens == "answer" else np.zeros(len(n), bool))
     loss = np.where(status == "ok", loss, np.nan)
-    return pd.DataFrame({f"{prefix}_loss": loss, prefix: np.exp(loss), f"{prefix}_tokens": n,
-                         f"{prefix}_truncated": r["truncated"], f"{prefix}_status": status})
+    out = pd.DataFrame({"score": loss, "loss": loss, "ppl": np.exp(loss), "tokens": n, "truncated": r["truncated"],
+                        "eligible": status == "ok", "reason": np.where(status == "ok", "", status)})
+    out.attrs["receipt"] = {"model": lm.model_id, "fingerprint": lm.fingerprint, "template": tmpl.fingerprint, "cache": r.get("stats")}
+    return out
 
 # %% ../../../nbs/plugins/perplexity/01_perplexity.ipynb #e16c3d94
 RULES = ("top", "mid", "low")
 
 def rank_order(values, rng: np.random.Generator | None = None, descending: bool = True, tie_break: str = "seeded",
                eligible=None) -> np.ndarray:
-    "Indices of the eligible (finite) `values`, best first; ties broken by a seeded permutation or by index."
-    v = np.asarray(values, dtype=np.float64)
-    ok = np.isfinite(v) if eligible is None else (np.asarray(eligible, bool) & np.isfinite(v))
-    idx = np.flatnonzero(ok)
-    if tie_break == "seeded":
-        if rng is None: raise ValueError("tie_break='seeded' needs an rng")
-        tie = rng.permutation(len(v))[idx]
-    elif tie_break == "index": tie = idx
-    else: raise ValueError(f"tie_break must be 'seeded' or 'index', got {tie_break!r}")
-    key = -v[idx] if descending else v[idx]
-    return idx[np.lexsort((tie, key))]
+    "Indices of the eligible (finite) `values`, best first; ties broken by a seeded permutation or by index (`datacurate.kit.rank`)."
+    if tie_break not in ("seeded", "index"): raise ValueError(f"tie_break must be 'seeded' or 'index', got {tie_break!r}")
+    return rank(values, rng, descending, eligible, tie_break)
 
 def _ineligible(status) -> str:
     if status is None: return ""
+    if isinstance(status, pd.DataFrame): return ineligible_summary(status)
     s = pd.Series(np.asarray(status, dtype=object))
     bad = s[s != "ok"].value_counts()
     return ("; not scorable: " + ", ".join(f"{k} {v}" for k, v in bad.items())) if len(bad) else ""
@@ -88,29 +79,38 @@ def select_by_loss(values, budget: int, rule: str = "top", start: float = 0.33, 
     return Selection(picks, method=method, info=info, note=note)
 
 # %% ../../../nbs/plugins/perplexity/01_perplexity.ipynb #b2eadd59
-_SCORE_OPTIONS = ("tokens", "template", "max_length", "max_tokens_per_batch")
+PARAMS = [
+    Param("model", object, "smollm2-135m", "the scoring model: a short name, path, hub id or a loaded model", stages=("score",)),
+    Param("tokens", str, "answer", "score the answer tokens, or every token", choices=("answer", "all"), stages=("score",)),
+    Param("template", object, None, "chat template: None (the tokenizer's, else plain), 'none', 'alpaca', or a Template", stages=("score",)),
+    Param("max_length", int, 1024, "tokens per sequence; longer records are truncated and flagged", stages=("score",)),
+    Param("max_tokens_per_batch", int, None, "padded tokens per batch (default: by device)", stages=("score",)),
+    Param("cache", object, True, "the feature cache: True (default root), False, or a folder", stages=("score",)),
+    Param("column", str, "perplexity.loss", "the score column to select on", stages=("aggregate",)),
+    Param("rule", str, "top", "keep the highest (top), a middle window (mid) or the lowest (low) loss", choices=("top", "mid", "low"), stages=("aggregate",)),
+    Param("start", float, 0.33, "mid: where the window starts, as a fraction of the eligible records", stages=("aggregate",)),
+    Param("tie_break", str, "seeded", "ties: seeded permutation or pool index", choices=("seeded", "index"), stages=("aggregate",)),
+]
 
 @hookimpl
 def register_methods(register):
-    register("perplexity", stages=("score", "aggregate"),
+    "One method, `perplexity`, with a score and an aggregate stage."
+    register("perplexity", stages=("score", "aggregate"), params=PARAMS,
              summary="mean answer-token loss under a base model; keep top / mid / low (CCDS, Ivison et al.)")
 
 @hookimpl
 def score(method, pool, params, context):
+    "Mean answer-token loss of every record (through the feature cache)."
     if method != "perplexity": return None
-    unknown = set(params) - {"model", *_SCORE_OPTIONS}
-    if unknown: raise TypeError(f"perplexity score: unknown parameter(s) {sorted(unknown)}; known: model, {', '.join(_SCORE_OPTIONS)}")
-    return perplexity_scores(pool, params.get("model", "smollm2-135m"), device=getattr(context, "device", None),
-                             progress=bool(getattr(context, "progress", False)),
-                             **{k: params[k] for k in _SCORE_OPTIONS if k in params})
+    opts = {k: params[k] for k in ("tokens", "template", "max_length", "max_tokens_per_batch", "cache")}
+    return perplexity_scores(pool, params["model"], device=context.device, progress=bool(context.progress), **opts)
 
 @hookimpl
 def aggregate(method, scores, budget, pool, params, context):
+    "`rule` over the eligible records of `column`."
     if method != "perplexity": return None
-    col = params.get("column", "ppl_loss")
-    if not isinstance(scores, pd.DataFrame) or col not in scores.columns:
-        raise KeyError(f"perplexity aggregate needs the score column {col!r}: run p.score('perplexity') first")
-    rng = context.rng(method) if context is not None else np.random.default_rng(params.get("seed", 0))
-    status = scores["ppl_status"] if "ppl_status" in scores.columns else None
-    return select_by_loss(scores[col].to_numpy(), budget, params.get("rule", "top"), params.get("start", 0.33), rng,
-                          params.get("tie_break", "seeded"), status)
+    from datacurate.kit import column, eligible_mask
+    v = column(scores, params["column"], "perplexity aggregate")
+    ok = eligible_mask(scores, len(v))
+    return select_by_loss(np.where(ok, v, np.nan), budget, params["rule"], params["start"], context.rng(method),
+                          params["tie_break"], scores)

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 
 from datacurate.hookspecs import hookimpl
+from datacurate.kit import budget_note, eligible_mask
+from datacurate.params import Param
 from datacurate.selection import Selection
 
 # %% auto #0
@@ -17,18 +19,18 @@ __all__ = ['register_methods', 'random_selection', 'balanced_selection', 'aggreg
 # %% ../../../nbs/plugins/random/00_random.ipynb #a00f1a98
 @hookimpl
 def register_methods(register):
-    register("random", stages=("aggregate",), summary="uniform random sample of the budget (seeded)")
+    "`random` and `balanced_random`; both choose among the eligible records only."
+    register("random", stages=("aggregate",), summary="uniform random sample of the budget (seeded)", params=[])
     register("balanced_random", stages=("aggregate",),
-             summary="round-robin over sources (or any group column), random within a source (seeded)")
+             summary="round-robin over sources (or any group column), random within a source (seeded)",
+             params=[Param("group_by", str, "source", "the pool or score column whose values take turns")])
 
 # %% ../../../nbs/plugins/random/00_random.ipynb #4e4bb957
-def _budget_note(budget: int, n: int) -> str:
-    return f"budget {budget} exceeds the {n} eligible records: chose all {n}" if budget > n else ""
-
-def random_selection(n: int, budget: int, rng: np.random.Generator) -> Selection:
-    "A uniform sample of `min(budget, n)` of `n` rows, in random order."
-    take = min(budget, n)
-    return Selection(rng.permutation(n)[:take], method="random", note=_budget_note(budget, n))
+def random_selection(n: int, budget: int, rng: np.random.Generator, eligible=None) -> Selection:
+    "A uniform sample of `min(budget, n_eligible)` of the `n` rows (the eligible ones), in random order."
+    perm = rng.permutation(n)
+    if eligible is not None: perm = perm[np.asarray(eligible, bool)[perm]]
+    return Selection(perm[:budget], method="random", note=budget_note(budget, len(perm)))
 
 def balanced_selection(groups, budget: int, rng: np.random.Generator) -> Selection:
     "Round-robin over the distinct values of `groups`, one row per group per pass, random order within a group."
@@ -45,19 +47,24 @@ def balanced_selection(groups, budget: int, rng: np.random.Generator) -> Selecti
     pick = np.lexsort((turn[code_s], pass_of))[: min(budget, n)]  # by pass, then by the group's turn
     rows = shuffled[pick]
     info = pd.DataFrame({"group": names[codes[rows]], "pass": pass_of[pick]})
-    return Selection(rows, method="balanced_random", info=info, note=_budget_note(budget, n))
+    return Selection(rows, method="balanced_random", info=info, note=budget_note(budget, n))
 
 # %% ../../../nbs/plugins/random/00_random.ipynb #9ad9ba2b
 def _groups(pool, scores, column: str):
     ds = pool.dataset if hasattr(pool, "dataset") else pool
     if isinstance(scores, pd.DataFrame) and column in scores.columns: return scores[column].to_numpy()
-    if column in getattr(ds, "column_names", []): return ds[column]
-    raise KeyError(f"balanced_random: group_by column {column!r} is neither a pool column nor a score column")
+    if column in getattr(ds, "column_names", []): return np.asarray(ds[column], dtype=object)
+    from datacurate.errors import MissingStepError
+    raise MissingStepError(f"balanced_random: group_by column {column!r} is neither a pool column nor a score column")
 
 @hookimpl
 def aggregate(method, scores, budget, pool, params, context):
-    rng = context.rng(method) if context is not None else np.random.default_rng(params.get("seed", 0))
+    "Seeded by the pipeline seed and the method name; ineligible rows never take part."
+    rng = context.rng(method)
+    ok = eligible_mask(scores, len(pool))
     if method == "random":
-        return random_selection(len(pool), budget, rng)
+        return random_selection(len(pool), budget, rng, ok)
     if method == "balanced_random":
-        return balanced_selection(_groups(pool, scores, params.get("group_by", "source")), budget, rng)
+        rows = np.flatnonzero(ok)
+        sel = balanced_selection(_groups(pool, scores, params["group_by"])[rows], budget, rng)
+        return Selection(rows[sel.indices], method=sel.method, info=sel.info, note=sel.note)
