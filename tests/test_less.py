@@ -178,3 +178,17 @@ def test_scores_equal_brute_force_with_unequal_tasks():
     np.testing.assert_allclose(influence(qs, "max"), inf.max(1), atol=1e-5)
     sel = less_selection(qs, 5)
     assert sel.indices.tolist() == np.argsort(-by_task.max(1), kind="stable")[:5].tolist()
+
+
+def test_less_vectors_memory_mapped_equal_in_ram(tmp_path):
+    rng = np.random.default_rng(1)
+    pools = [rng.normal(size=(23, 5)).astype(np.float32) for _ in range(2)]
+    pools[0][3] = np.nan; pools[1][3] = np.nan  # an example without targets
+    queries = [rng.normal(size=(4, 5)).astype(np.float32) for _ in range(2)]
+    pv, qv, w = less_vectors(pools, queries, [2.0, 1.0])
+    pm, qm, _ = less_vectors(pools, queries, [2.0, 1.0], out=tmp_path / "pool.npy", block_rows=5)
+    assert isinstance(pm, np.memmap)
+    np.testing.assert_array_equal(pm, pv); np.testing.assert_array_equal(qm, qv)
+    np.testing.assert_array_equal(pv[3], 0)
+    want = np.concatenate([pools[0] * np.float32(2 / 3), pools[1] * np.float32(1 / 3)], axis=1)
+    np.testing.assert_allclose(np.delete(pv, 3, 0), np.delete(want, 3, 0), rtol=1e-6)
