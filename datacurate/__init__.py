@@ -1,1 +1,7 @@
+"""Pick the training data worth fine-tuning an LLM on: plugin-based, notebook-first data selection.
+
+Modules:
+
+- `datacurate.worker`: One slice of the pool (a content-hash range), its missing cache keys computed and written as atomic cache shards: the same worker under a single process, `torchrun`, Slurm arrays and Ray."""
+
 __version__ = "0.1.0"

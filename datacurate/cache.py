@@ -283,8 +283,12 @@ def _subset(enc: Encoded, recs: np.ndarray, units_all: dict, unit_sel: np.ndarra
 def compute_features(records, model, view: str = "full", features=("loss",), *, template=None, max_length: int = 2048,
                      truncation: str = "right", direct_prefix: str = "none", cache=None, params: dict | None = None,
                      max_tokens_per_batch: int | None = None, max_batch_size: int = 512, padding_side: str = "right",
-                     flush_rows: int = 4096, flush_secs: float = 30.0, progress: bool = False) -> Features:
-    "Features of every record (pool order), read from the feature cache where present, computed and stored otherwise."
+                     flush_rows: int = 4096, flush_secs: float = 30.0, progress: bool = False,
+                     batch_groups=None) -> Features:
+    """Features of every record (pool order), read from the feature cache where present, computed and stored otherwise.
+    `batch_groups` (one integer per record, optional): batches never mix groups and are planned within each group, so
+    a record's batch, and hence its bits, do not depend on which other groups are in the call (the feature worker's
+    content-hash buckets)."""
     lm = as_loaded(model)
     features = _check_features(lm, features, view)
     if lm.kind == "encoder" and template is None: template = "none"
@@ -318,7 +322,15 @@ def compute_features(records, model, view: str = "full", features=("loss",), *, 
     need = np.logical_or.reduce(list(missing.values())) if features else np.zeros(len(uniq), bool)
     if need.any():
         enc = encode([{"messages": msgs[i]} for i in first], lm.tokenizer, tmpl, view, max_length, truncation, direct_prefix)
-        batches = [b for b in plan_batches(enc.lengths, tokens_per_batch(lm, max_tokens_per_batch), max_batch_size) if need[enc.unit_record[b]].any()]
+        budget = tokens_per_batch(lm, max_tokens_per_batch)
+        if batch_groups is None: planned = plan_batches(enc.lengths, budget, max_batch_size)
+        else:
+            groups = np.asarray(batch_groups).reshape(-1)
+            if len(groups) != len(msgs): raise ValueError(f"batch_groups has {len(groups)} entries for {len(msgs)} records")
+            ug = groups[first][enc.unit_record]
+            planned = [idx[b] for g in np.unique(ug) for idx in [np.nonzero(ug == g)[0]]
+                       for b in plan_batches(enc.lengths[idx], budget, max_batch_size)]
+        batches = [b for b in planned if need[enc.unit_record[b]].any()]
         units_per_rec = np.bincount(enc.unit_record, minlength=len(uniq))
         done_units = np.bincount(enc.unit_record[enc.lengths == 0], minlength=len(uniq))  # empty: nothing to run
         units_all, pending, last_flush = init_units(lm, enc, features), [], time.time()
