@@ -320,6 +320,18 @@ def compute_features(records, model, view: str = "full", features=("loss",), *, 
     stats["corrupt_shards"] = sum(ns.n_corrupt for ns in spaces.values())
     missing = {f: np.array([k not in ns for k in uniq], bool) for f, ns in spaces.items()}
     need = np.logical_or.reduce(list(missing.values())) if features else np.zeros(len(uniq), bool)
+    if need.any() and not isinstance(template, Template):
+        from datacurate.executors import route_missing  # set_executor("ray" | "torchrun"): whole buckets elsewhere
+        routed = route_missing([msgs[i] for i in first], np.nonzero(need)[0], lm, template=template, view=view,
+                               features=features, max_length=max_length, truncation=truncation,
+                               direct_prefix=direct_prefix, params=params, cache_root=store.root,
+                               max_tokens_per_batch=max_tokens_per_batch, max_batch_size=max_batch_size)
+        if routed is not None:
+            for ns in spaces.values(): ns.reload()
+            missing = {f: np.array([k not in ns for k in uniq], bool) for f, ns in spaces.items()}
+            stats["routed"] = int(need.sum() - np.logical_or.reduce(list(missing.values())).sum())
+            stats["executor"] = {k: routed[k] for k in ("executor", "workers", "records", "seconds")}
+            need = np.logical_or.reduce(list(missing.values()))
     if need.any():
         enc = encode([{"messages": msgs[i]} for i in first], lm.tokenizer, tmpl, view, max_length, truncation, direct_prefix)
         budget = tokens_per_batch(lm, max_tokens_per_batch)
@@ -361,7 +373,7 @@ def compute_features(records, model, view: str = "full", features=("loss",), *, 
             pending += [int(r) for r in recs if need[r] and done_units[r] == units_per_rec[r]]
             if len(pending) >= flush_rows or time.time() - last_flush >= flush_secs: flush()
         flush()
-    stats["from_cache"] = int((~need).sum())
+    stats["from_cache"] = int((~need).sum()) - stats.get("routed", 0)
     res = _read_all(spaces, list(uniq), features, view)
     return _expand(res, inverse, stats)
 
