@@ -1,6 +1,7 @@
 """Executors: a local Ray cluster on 127.0.0.1 (started and stopped here) and torchrun-style processes compute the
 same fp32 bits as a single-process feature worker, routed from compute_features."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -37,18 +38,59 @@ def _same(a, b):
         assert np.array_equal(a[k], b[k], equal_nan=True), k
 
 
-@pytest.fixture
-def ray_local(monkeypatch):
+def _free_ports(n):
+    import socket
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks: s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks: s.close()
+    return ports
+
+
+@pytest.fixture(scope="module")
+def ray_local(tmp_path_factory):
+    """A one-node Ray cluster on 127.0.0.1, started here and stopped by its own process id. Every agent port is fixed:
+    the raylet then does not wait on the agents' port files, whose hard-coded 15 s timeout kills it on a loaded
+    machine (ray-project/ray#65983)."""
+    # loopback only: Ray otherwise resolves 127.0.0.1 to the machine's outward address (must be set before import)
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'datacurate[ray]')")
-    # a loaded CI machine: give the node's agents time to come up; no auth token written to the home folder
-    for k, v in (("RAY_agent_register_timeout_ms", "180000"), ("RAY_raylet_start_wait_time_s", "180"),
-                 ("RAY_worker_register_timeout_seconds", "180")):
-        monkeypatch.setenv(k, v)
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", object_store_memory=200 * 2**20,
-             runtime_env={"env_vars": ENV}, log_to_driver=False)
-    try: yield ray
-    finally: ray.shutdown()
+    import shutil
+    import subprocess
+    import sys
+    import time
+    exe = shutil.which("ray", path=os.path.dirname(sys.executable)) or "ray"
+    gcs, agent, listen, renv, metrics = _free_ports(5)
+    env = {**os.environ, **ENV, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    tmp = tmp_path_factory.mktemp("ray")
+    log = open(tmp / "head.log", "w")
+    head = subprocess.Popen([exe, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(gcs),
+                             "--num-cpus", "2", "--num-gpus", "0", "--include-dashboard", "false",
+                             "--dashboard-agent-grpc-port", str(agent), "--dashboard-agent-listen-port", str(listen),
+                             "--runtime-env-agent-port", str(renv), "--metrics-export-port", str(metrics),
+                             "--object-store-memory", str(200 * 2**20), "--temp-dir", str(tmp)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        t0 = time.time()
+        while "Ray runtime started" not in (tmp / "head.log").read_text():
+            if head.poll() is not None or time.time() - t0 > 300:
+                fatal = [line for f in tmp.glob("session_*/logs/raylet.out") for line in f.read_text().splitlines()
+                         if "Check failed" in line]
+                pytest.fail(f"the local Ray node did not start (exit {head.poll()}): "
+                            f"{fatal[-1][-300:] if fatal else (tmp / 'head.log').read_text()[-1000:]}")
+            time.sleep(1)
+        ray.init(address=f"127.0.0.1:{gcs}", log_to_driver=False,
+                 runtime_env={"env_vars": {**ENV, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}})
+        yield ray
+    finally:
+        if ray.is_initialized(): ray.shutdown()
+        try:
+            os.killpg(head.pid, 15)  # the head's own process group: the processes this fixture started
+            head.wait(60)
+        except ProcessLookupError: pass
+        except subprocess.TimeoutExpired: os.killpg(head.pid, 9)
+        log.close()
 
 
 def test_ray_actor_pool_equals_single_process_bitwise(setup, ray_local, tmp_path):
