@@ -25,8 +25,8 @@ from .runner import (_check_features, _max_positions, _progress, as_loaded, asse
 from .views import Encoded, Template, content_hash, encode, record_messages
 
 # %% auto #0
-__all__ = ['FORMAT_VERSION', 'Namespace', 'key_hash', 'FeatureCache', 'cache_info', 'cache_clear', 'Features', 'feature_key',
-           'compute_features']
+__all__ = ['FORMAT_VERSION', 'STORES', 'Namespace', 'key_hash', 'FeatureCache', 'cache_info', 'cache_clear', 'Features',
+           'feature_key', 'compute_features']
 
 # %% ../nbs/core/13_cache.ipynb #0c3d38d0
 FORMAT_VERSION = 1
@@ -170,26 +170,87 @@ class FeatureCache:
         if not self.root.exists(): return []
         return [Namespace(p, None, verify=False) for p in sorted(self.root.iterdir()) if (p / "meta.json").exists()]
 
-def cache_info(root: str | Path | None = None) -> pd.DataFrame:
-    "One row per cached namespace: model, feature kind, view, records, shards, bytes, path."
-    rows = []
-    for ns in FeatureCache(root).namespaces():
-        k = ns.key
-        rows.append({"model_id": k.get("model_id"), "fingerprint": k.get("fingerprint"), "kind": k.get("kind"),
-                     "view": k.get("view"), "template": k.get("template"), "max_length": k.get("max_length"),
-                     "records": len(ns), "shards": len(ns.shards), "bytes": ns.nbytes, "path": str(ns.path)})
-    cols = ["model_id", "fingerprint", "kind", "view", "template", "max_length", "records", "shards", "bytes", "path"]
-    return pd.DataFrame(rows, columns=cols)
+STORES = ("features", "embeddings", "models", "pools", "less")
 
-def cache_clear(model: str | None = None, kind: str | None = None, root: str | Path | None = None) -> dict:
-    "Remove cached namespaces whose model id or fingerprint is `model` and whose feature kind is `kind` (None: any)."
-    removed, freed = 0, 0
-    for ns in FeatureCache(root).namespaces():
-        k = ns.key
-        if model is not None and model not in (k.get("model_id"), k.get("fingerprint")): continue
-        if kind is not None and k.get("kind") != kind: continue
-        freed += ns.nbytes; shutil.rmtree(ns.path, ignore_errors=True); removed += 1
-    return {"namespaces": removed, "bytes": freed}
+def _dir_bytes(p: Path) -> int:
+    if p.is_file(): return p.stat().st_size
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+
+def _read_json(p: Path) -> dict:
+    try: return json.loads(p.read_text())
+    except (OSError, ValueError): return {}
+
+def _entries(store: str, home: Path, root=None) -> list[dict]:
+    "Rows of one store: model_id, fingerprint, kind, ..., entries, bytes, path (and `paths` to remove)."
+    rows = []
+    if store == "features":
+        for ns in FeatureCache(root).namespaces():
+            k = ns.key
+            rows.append({"model_id": k.get("model_id"), "fingerprint": k.get("fingerprint"), "kind": k.get("kind"),
+                         "view": k.get("view"), "template": k.get("template"), "max_length": k.get("max_length"),
+                         "records": len(ns), "entries": len(ns), "shards": len(ns.shards), "bytes": ns.nbytes,
+                         "path": str(ns.path), "paths": [ns.path]})
+    elif store == "embeddings":
+        for p in sorted((home / "embeddings").glob("*.npy")) if (home / "embeddings").is_dir() else []:
+            k, meta = _read_json(p.with_suffix(".json")), p.with_suffix(".json")
+            try: n = int(np.load(p, mmap_mode="r").shape[0])
+            except (OSError, ValueError): n = None
+            paths = [p] + ([meta] if meta.exists() else [])
+            rows.append({"model_id": k.get("model"), "fingerprint": k.get("model"), "kind": "embedding",
+                         "records": n, "entries": n, "shards": 1, "bytes": sum(map(_dir_bytes, paths)),
+                         "path": str(p), "paths": paths})
+    elif store == "models":
+        for p in sorted((home / "models").iterdir()) if (home / "models").is_dir() else []:
+            if p.name.startswith("."): continue
+            conv = p.is_dir()
+            rows.append({"model_id": p.name if conv else None, "fingerprint": None,
+                         "kind": "converted" if conv else "hash-memo", "entries": len(list(p.iterdir())) if conv else 1,
+                         "bytes": _dir_bytes(p), "path": str(p), "paths": [p]})
+    elif store == "pools":
+        for p in sorted((home / "pools").iterdir()) if (home / "pools").is_dir() else []:
+            if p.name.startswith("."): continue
+            rows.append({"kind": "pool", "entries": 1, "bytes": _dir_bytes(p), "path": str(p), "paths": [p]})
+    elif store == "less":
+        for p in sorted((home / "less" / "warmup").iterdir()) if (home / "less" / "warmup").is_dir() else []:
+            if not p.is_dir() or p.name.startswith("."): continue
+            eps = sorted(p.glob("epoch-*/meta.json"))
+            base = _read_json(eps[0]).get("settings", {}).get("base") if eps else None
+            rows.append({"model_id": base, "fingerprint": base, "kind": "less-warmup", "entries": len(eps),
+                         "bytes": _dir_bytes(p), "path": str(p), "paths": [p]})
+    else: raise ValueError(f"store must be one of {STORES}, got {store!r}")
+    for r in rows: r["store"] = store
+    return rows
+
+def _matching(root, model, kind, store) -> list[dict]:
+    if store is not None and store not in STORES: raise ValueError(f"store must be one of {STORES} or None, got {store!r}")
+    stores = [store] if store is not None else (["features"] if root is not None else list(STORES))
+    home = data_home()
+    rows = [r for s in stores for r in _entries(s, home, root if s == "features" else None)]
+    if model is not None: rows = [r for r in rows if model in (r.get("model_id"), r.get("fingerprint"))]
+    if kind is not None: rows = [r for r in rows if r.get("kind") == kind]
+    return rows
+
+_INFO_COLS = ["store", "model_id", "fingerprint", "kind", "view", "template", "max_length", "records", "entries",
+              "shards", "bytes", "path"]
+
+def cache_info(root: str | Path | None = None, model: str | None = None, kind: str | None = None,
+               store: str | None = None) -> pd.DataFrame:
+    "One row per entry of every store (features, embeddings, models, pools, less): store, model, kind, entries, bytes, path."
+    rows = [{c: r.get(c) for c in _INFO_COLS} for r in _matching(root, model, kind, store)]
+    return pd.DataFrame(rows, columns=_INFO_COLS)
+
+def cache_clear(model: str | None = None, kind: str | None = None, store: str | None = None,
+                root: str | Path | None = None) -> dict:
+    "Remove the entries `cache_info` lists for the same filters; returns counts per store and the bytes freed."
+    by_store, freed, namespaces = {}, 0, 0
+    for r in _matching(root, model, kind, store):
+        for p in r["paths"]:
+            if Path(p).is_dir(): shutil.rmtree(p, ignore_errors=True)
+            else: Path(p).unlink(missing_ok=True)
+        freed += int(r["bytes"] or 0)
+        by_store[r["store"]] = by_store.get(r["store"], 0) + 1
+        namespaces += r["store"] == "features"
+    return {"namespaces": namespaces, "entries": sum(by_store.values()), "bytes": freed, "by_store": by_store}
 
 # %% ../nbs/core/13_cache.ipynb #69151eb4
 class Features(dict):
@@ -222,8 +283,12 @@ def _subset(enc: Encoded, recs: np.ndarray, units_all: dict, unit_sel: np.ndarra
 def compute_features(records, model, view: str = "full", features=("loss",), *, template=None, max_length: int = 2048,
                      truncation: str = "right", direct_prefix: str = "none", cache=None, params: dict | None = None,
                      max_tokens_per_batch: int | None = None, max_batch_size: int = 512, padding_side: str = "right",
-                     flush_rows: int = 4096, flush_secs: float = 30.0, progress: bool = False) -> Features:
-    "Features of every record (pool order), read from the feature cache where present, computed and stored otherwise."
+                     flush_rows: int = 4096, flush_secs: float = 30.0, progress: bool = False,
+                     batch_groups=None) -> Features:
+    """Features of every record (pool order), read from the feature cache where present, computed and stored otherwise.
+    `batch_groups` (one integer per record, optional): batches never mix groups and are planned within each group, so
+    a record's batch, and hence its bits, do not depend on which other groups are in the call (the feature worker's
+    content-hash buckets)."""
     lm = as_loaded(model)
     features = _check_features(lm, features, view)
     if lm.kind == "encoder" and template is None: template = "none"
@@ -255,9 +320,29 @@ def compute_features(records, model, view: str = "full", features=("loss",), *, 
     stats["corrupt_shards"] = sum(ns.n_corrupt for ns in spaces.values())
     missing = {f: np.array([k not in ns for k in uniq], bool) for f, ns in spaces.items()}
     need = np.logical_or.reduce(list(missing.values())) if features else np.zeros(len(uniq), bool)
+    if need.any() and not isinstance(template, Template):
+        from datacurate.executors import route_missing  # set_executor("ray" | "torchrun"): whole buckets elsewhere
+        routed = route_missing([msgs[i] for i in first], np.nonzero(need)[0], lm, template=template, view=view,
+                               features=features, max_length=max_length, truncation=truncation,
+                               direct_prefix=direct_prefix, params=params, cache_root=store.root,
+                               max_tokens_per_batch=max_tokens_per_batch, max_batch_size=max_batch_size)
+        if routed is not None:
+            for ns in spaces.values(): ns.reload()
+            missing = {f: np.array([k not in ns for k in uniq], bool) for f, ns in spaces.items()}
+            stats["routed"] = int(need.sum() - np.logical_or.reduce(list(missing.values())).sum())
+            stats["executor"] = {k: routed[k] for k in ("executor", "workers", "records", "seconds")}
+            need = np.logical_or.reduce(list(missing.values()))
     if need.any():
         enc = encode([{"messages": msgs[i]} for i in first], lm.tokenizer, tmpl, view, max_length, truncation, direct_prefix)
-        batches = [b for b in plan_batches(enc.lengths, tokens_per_batch(lm, max_tokens_per_batch), max_batch_size) if need[enc.unit_record[b]].any()]
+        budget = tokens_per_batch(lm, max_tokens_per_batch)
+        if batch_groups is None: planned = plan_batches(enc.lengths, budget, max_batch_size)
+        else:
+            groups = np.asarray(batch_groups).reshape(-1)
+            if len(groups) != len(msgs): raise ValueError(f"batch_groups has {len(groups)} entries for {len(msgs)} records")
+            ug = groups[first][enc.unit_record]
+            planned = [idx[b] for g in np.unique(ug) for idx in [np.nonzero(ug == g)[0]]
+                       for b in plan_batches(enc.lengths[idx], budget, max_batch_size)]
+        batches = [b for b in planned if need[enc.unit_record[b]].any()]
         units_per_rec = np.bincount(enc.unit_record, minlength=len(uniq))
         done_units = np.bincount(enc.unit_record[enc.lengths == 0], minlength=len(uniq))  # empty: nothing to run
         units_all, pending, last_flush = init_units(lm, enc, features), [], time.time()
@@ -288,7 +373,7 @@ def compute_features(records, model, view: str = "full", features=("loss",), *, 
             pending += [int(r) for r in recs if need[r] and done_units[r] == units_per_rec[r]]
             if len(pending) >= flush_rows or time.time() - last_flush >= flush_secs: flush()
         flush()
-    stats["from_cache"] = int((~need).sum())
+    stats["from_cache"] = int((~need).sum()) - stats.get("routed", 0)
     res = _read_all(spaces, list(uniq), features, view)
     return _expand(res, inverse, stats)
 

@@ -19,8 +19,8 @@ from .models import LoadedModel, load_model
 from .views import VIEWS, Encoded, Template, encode
 
 # %% auto #0
-__all__ = ['FEATURES', 'plan_batches', 'tokens_per_batch', 'forward_batch', 'as_loaded', 'init_units', 'iter_feature_batches',
-           'assemble', 'run_features']
+__all__ = ['FEATURES', 'plan_batches', 'tokens_per_batch', 'forward_batch', 'forward_packed', 'packing_ok', 'as_loaded',
+           'init_units', 'iter_feature_batches', 'assemble', 'run_features']
 
 # %% ../nbs/core/12_runner.ipynb #8844c4c1
 FEATURES = ("loss", "mean", "weighted_mean", "last")
@@ -130,6 +130,68 @@ def forward_batch(lm: LoadedModel, input_ids: list, turn_ids: list, features=("l
                 out["last"] = hf[torch.arange(B, device=dev), last]
     return {k: v.cpu().numpy() for k, v in out.items()}
 
+# %% ../nbs/core/12_runner.ipynb #02a063b1
+def forward_packed(lm: LoadedModel, input_ids: list, turn_ids: list, features=("loss",), max_turns: int = 1,
+                   head_chunk_elems: int = 1 << 25) -> dict:
+    "`forward_batch`'s features from one padding-free row: the sequences concatenated, position ids restarting at 0."
+    dev, B = lm.device, len(input_ids)
+    lens = torch.tensor([len(x) for x in input_ids], device=dev)
+    ids = torch.cat([torch.as_tensor(np.asarray(x), dtype=torch.long) for x in input_ids]).to(dev)
+    tid = torch.cat([torch.as_tensor(np.asarray(t), dtype=torch.long) for t in turn_ids]).to(dev)
+    seg = torch.repeat_interleave(torch.arange(B, device=dev), lens)
+    start = torch.cumsum(lens, 0) - lens
+    pos = torch.arange(len(ids), device=dev) - start[seg]
+    out = {}
+    with torch.inference_mode():
+        split = _split_ok(lm)
+        model = _backbone(lm) if split else lm.model
+        kw = dict(input_ids=ids[None], position_ids=pos[None], use_cache=False)
+        if split: h, logits = model(**kw).last_hidden_state[0], None
+        else:
+            o = lm.model(**kw, output_hidden_states=True)
+            h, logits = o.hidden_states[-1][0], o.logits[0]
+        if "loss" in features:
+            (t,) = torch.nonzero((seg[:-1] == seg[1:]) & (tid[1:] >= 0), as_tuple=True)
+            target, turn, b = ids[t + 1], tid[t + 1], seg[t]
+            if logits is not None: tok_loss = F.cross_entropy(logits[t].float(), target, reduction="none")
+            else:
+                head, hs = lm.model.get_output_embeddings(), h[t]
+                step = max(1, head_chunk_elems // head.weight.shape[0])
+                tok_loss = torch.cat([F.cross_entropy(head(hs[i:i + step]).float(), target[i:i + step], reduction="none")
+                                      for i in range(0, len(hs), step)]) if len(hs) else hs.new_zeros(0, dtype=torch.float32)
+            flat = b * max_turns + turn.clamp(max=max_turns - 1)
+            out["turn_loss_sum"] = torch.zeros(B * max_turns, dtype=torch.float64, device=dev).index_add_(0, flat, tok_loss.double()).view(B, max_turns)
+            out["turn_n_tokens"] = torch.zeros(B * max_turns, dtype=torch.long, device=dev).index_add_(0, flat, torch.ones_like(flat)).view(B, max_turns)
+        pools = [f for f in features if f != "loss"]
+        if pools:
+            hf = h.float()
+            if "mean" in pools:
+                out["mean"] = torch.zeros(B, hf.shape[1], device=dev).index_add_(0, seg, hf) / lens[:, None].float()
+            if "weighted_mean" in pools:
+                w = (pos + 1).float()
+                tot = torch.zeros(B, device=dev).index_add_(0, seg, w)
+                out["weighted_mean"] = torch.zeros(B, hf.shape[1], device=dev).index_add_(0, seg, hf * (w / tot[seg])[:, None])
+            if "last" in pools: out["last"] = hf[start + lens - 1]
+    return {k: v.cpu().numpy() for k, v in out.items()}
+
+def packing_ok(lm: LoadedModel) -> bool:
+    "Whether packed rows give this model's padded results (checked once on two short sequences; kept in `lm.meta`)."
+    if "packing_ok" in lm.meta: return lm.meta["packing_ok"]
+    ok = False
+    if lm.kind == "causal":
+        V = lm.model.config.vocab_size
+        seqs = [np.arange(3, 12) % (V - 1) + 1, np.arange(20, 26) % (V - 1) + 1]
+        turns = [np.zeros(len(s), np.int16) for s in seqs]
+        try:
+            a = forward_packed(lm, seqs, turns, ("loss", "mean"))
+            b = forward_batch(lm, seqs, turns, ("loss", "mean"))
+            tol = 1e-4 if lm.dtype == torch.float32 else 3e-2
+            ok = bool(np.allclose(a["turn_loss_sum"], b["turn_loss_sum"], rtol=tol, atol=tol) and
+                      np.allclose(a["mean"], b["mean"], rtol=tol, atol=tol))
+        except Exception: ok = False
+    lm.meta["packing_ok"] = ok
+    return ok
+
 # %% ../nbs/core/12_runner.ipynb #856780ee
 def as_loaded(model) -> LoadedModel:
     "A `LoadedModel` from a `LoadedModel`, a name/path, or a `(model, tokenizer)` pair."
@@ -164,15 +226,18 @@ def init_units(lm: LoadedModel, enc: Encoded, features) -> dict:
         if f != "loss": units[f] = np.full((U, _hidden_size(lm)), np.nan, np.float32)
     return units
 
-def iter_feature_batches(lm: LoadedModel, enc: Encoded, features, batches, padding_side: str = "right"):
+def iter_feature_batches(lm: LoadedModel, enc: Encoded, features, batches, padding_side: str = "right",
+                         packing: bool = False):
     "Yield `(unit indices, arrays)` for each planned batch; the model is in eval mode meanwhile."
     max_turns = _max_turns(enc)
     was_training = lm.model.training
     lm.model.eval()
     try:
+        packed = packing and packing_ok(lm)
         for idx in batches:
-            yield idx, forward_batch(lm, [enc.input_ids[i] for i in idx], [enc.turn_ids[i] for i in idx], features,
-                                     padding_side, max_turns)
+            ids, tids = [enc.input_ids[i] for i in idx], [enc.turn_ids[i] for i in idx]
+            yield idx, (forward_packed(lm, ids, tids, features, max_turns) if packed else
+                        forward_batch(lm, ids, tids, features, padding_side, max_turns))
     finally: lm.model.train(was_training)
 
 def assemble(enc: Encoded, features, units: dict, view: str) -> dict:
@@ -208,7 +273,8 @@ def assemble(enc: Encoded, features, units: dict, view: str) -> dict:
 
 def run_features(model, records, view: str = "full", features=("loss",), *, template=None, max_length: int = 2048,
                  truncation: str = "right", direct_prefix: str = "none", max_tokens_per_batch: int | None = None,
-                 max_batch_size: int = 512, padding_side: str = "right", progress: bool = False) -> dict:
+                 max_batch_size: int = 512, padding_side: str = "right", progress: bool = False,
+                 packing: bool = False) -> dict:
     "Compute `features` of every record's `view` with `model`, batched; arrays in pool order. No cache."
     lm = as_loaded(model)
     features = _check_features(lm, features, view)
@@ -216,7 +282,7 @@ def run_features(model, records, view: str = "full", features=("loss",), *, temp
     enc = encode(records, lm.tokenizer, template, view, min(max_length, _max_positions(lm)), truncation, direct_prefix)
     batches = plan_batches(enc.lengths, tokens_per_batch(lm, max_tokens_per_batch), max_batch_size)
     units = init_units(lm, enc, features)
-    for idx, arrs in _progress(iter_feature_batches(lm, enc, features, batches, padding_side), progress, len(batches)):
+    for idx, arrs in _progress(iter_feature_batches(lm, enc, features, batches, padding_side, packing), progress, len(batches)):
         for k, v in arrs.items(): units[k][idx] = v
     return assemble(enc, features, units, view)
 

@@ -193,3 +193,28 @@ def test_default_root_honours_datacurate_home(lm, tmp_path, monkeypatch):
     compute_features(POOL[:2], lm)
     assert list((tmp_path / "home" / "features").glob("*/shard-*"))
     assert len(cache_info()) == 1
+
+
+def test_cache_info_and_clear_cover_every_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATACURATE_HOME", str(tmp_path))
+    (tmp_path / "embeddings").mkdir()
+    np.save(tmp_path / "embeddings" / "e1.npy", np.zeros((4, 2), np.float32))
+    (tmp_path / "embeddings" / "e1.json").write_text('{"model": "m@1"}')
+    (tmp_path / "models" / "copy").mkdir(parents=True)
+    (tmp_path / "models" / "copy" / "w").write_bytes(b"123")
+    (tmp_path / "models" / "file_hashes.json").write_text("{}")
+    (tmp_path / "less" / "warmup" / "w1" / "epoch-1").mkdir(parents=True)
+    (tmp_path / "less" / "warmup" / "w1" / "epoch-1" / "meta.json").write_text('{"settings": {"base": "m@1"}}')
+    info = cache_info()
+    assert sorted(info.store) == ["embeddings", "less", "models", "models"]
+    assert set(info[info.store == "models"].kind) == {"converted", "hash-memo"}
+    assert int(info[info.store == "embeddings"].entries.iloc[0]) == 4
+    assert int(info.bytes.sum()) == sum(f.stat().st_size for f in tmp_path.rglob("*") if f.is_file())
+    assert len(cache_info(model="m@1")) == 2 and len(cache_info(kind="converted")) == 1
+    with pytest.raises(ValueError, match="store must be one of"):
+        cache_clear(store="bogus")
+    r = cache_clear(model="m@1", store="less")
+    assert r["by_store"] == {"less": 1} and not (tmp_path / "less" / "warmup" / "w1").exists()
+    r = cache_clear()
+    assert r["entries"] == 3 and len(cache_info()) == 0
+    assert not any(f.is_file() for f in tmp_path.rglob("*"))

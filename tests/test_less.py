@@ -10,7 +10,8 @@ from peft import LoraConfig, get_peft_model
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from datacurate.similarity import QueryScores
-from datacurate_less.gradients import AdamState, adam_precondition, grad_dim, per_example_grads, per_example_grads_loop
+from datacurate_less.gradients import (AdamState, adam_precondition, grad_dim, lora_linears, per_example_grads,
+                                      per_example_grads_hooks, per_example_grads_loop, per_example_grads_vmap)
 from datacurate_less.plugin import influence, less_selection, less_vectors
 from datacurate_less.projection import RademacherProjector, jl_epsilon
 
@@ -41,8 +42,64 @@ def test_vmap_grads_equal_backward_loop(arch, seed):
     prompt = torch.randint(0, 3, (B,), generator=g)
     pos = torch.arange(L)[None]
     mask = ((pos < lengths[:, None]) & (pos >= prompt[:, None])).long()
-    G = per_example_grads(model, ids, mask)
+    G = per_example_grads_vmap(model, ids, mask)
     assert G.shape == (B, grad_dim(model))
+    torch.testing.assert_close(G, per_example_grads_loop(model, ids, mask), rtol=1e-4, atol=1e-6)
+
+
+def _batch(seed, B=6, L=13, vocab=61):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, vocab, (B, L), generator=g)
+    lengths = torch.randint(3, L + 1, (B,), generator=g)
+    lengths[0] = L  # one full-length row
+    prompt = torch.randint(0, 3, (B,), generator=g)
+    pos = torch.arange(L)[None]
+    mask = ((pos < lengths[:, None]) & (pos >= prompt[:, None])).long()
+    mask[1, 4] = 0  # a hole inside the targets (a user turn between two answers)
+    return ids, mask
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_hook_grads_equal_backward_loop_within_1e5_relative(arch, seed):
+    model = _lora(arch, seed)
+    ids, mask = _batch(seed)
+    G = per_example_grads_hooks(model, ids, mask)
+    ref = per_example_grads_loop(model, ids, mask)
+    assert G.shape == ref.shape == (len(ids), grad_dim(model))
+    rel = (G - ref).norm(dim=1) / ref.norm(dim=1)
+    assert float(rel.max()) < 1e-5, rel
+    # in float64 the agreement is elementwise
+    m64 = model.double()
+    G64, ref64 = per_example_grads_hooks(m64, ids, mask), per_example_grads_loop(m64, ids, mask)
+    torch.testing.assert_close(G64, ref64, rtol=1e-5, atol=1e-12)
+    model.float()
+
+
+def test_hook_grads_ignore_pad_contents_and_chunking():
+    model = _lora("llama", 3)
+    ids, mask = _batch(3)
+    G = per_example_grads_hooks(model, ids, mask)
+    ids2 = ids.clone()
+    pos = torch.arange(ids.shape[1])[None]
+    last = torch.where(mask > 0, pos, -1).max(1).values[:, None]
+    ids2[pos > last] = 7  # other pad tokens after each example's last target
+    torch.testing.assert_close(per_example_grads_hooks(model, ids2, mask), G, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(per_example_grads_hooks(model, ids, mask, chunk_size=4), G, rtol=1e-5, atol=1e-7)
+    # one example alone, unpadded, gives its row of the batch
+    n = int(last[2]) + 1
+    torch.testing.assert_close(per_example_grads_hooks(model, ids[2:3, :n], mask[2:3, :n])[0], G[2], rtol=1e-5, atol=1e-7)
+
+
+def test_auto_method_uses_hooks_and_falls_back_to_vmap():
+    model = _lora("llama")
+    ids, mask = _batch(0, B=3, L=8)
+    torch.testing.assert_close(per_example_grads(model, ids, mask), per_example_grads_hooks(model, ids, mask), rtol=0, atol=0)
+    emb = model.get_input_embeddings()
+    emb.weight.requires_grad_(True)  # a trainable embedding is not a LoRA linear layer
+    with pytest.raises(ValueError, match="not the weight of a bias-free nn.Linear"):
+        lora_linears(model)
+    G = per_example_grads(model, ids, mask)  # auto: vmap
     torch.testing.assert_close(G, per_example_grads_loop(model, ids, mask), rtol=1e-4, atol=1e-6)
 
 
@@ -121,3 +178,17 @@ def test_scores_equal_brute_force_with_unequal_tasks():
     np.testing.assert_allclose(influence(qs, "max"), inf.max(1), atol=1e-5)
     sel = less_selection(qs, 5)
     assert sel.indices.tolist() == np.argsort(-by_task.max(1), kind="stable")[:5].tolist()
+
+
+def test_less_vectors_memory_mapped_equal_in_ram(tmp_path):
+    rng = np.random.default_rng(1)
+    pools = [rng.normal(size=(23, 5)).astype(np.float32) for _ in range(2)]
+    pools[0][3] = np.nan; pools[1][3] = np.nan  # an example without targets
+    queries = [rng.normal(size=(4, 5)).astype(np.float32) for _ in range(2)]
+    pv, qv, w = less_vectors(pools, queries, [2.0, 1.0])
+    pm, qm, _ = less_vectors(pools, queries, [2.0, 1.0], out=tmp_path / "pool.npy", block_rows=5)
+    assert isinstance(pm, np.memmap)
+    np.testing.assert_array_equal(pm, pv); np.testing.assert_array_equal(qm, qv)
+    np.testing.assert_array_equal(pv[3], 0)
+    want = np.concatenate([pools[0] * np.float32(2 / 3), pools[1] * np.float32(1 / 3)], axis=1)
+    np.testing.assert_allclose(np.delete(pv, 3, 0), np.delete(want, 3, 0), rtol=1e-6)

@@ -212,3 +212,26 @@ def test_bad_requests(llama):
     with pytest.raises(ValueError, match="view must be one of"):
         run_features(llama, POOL, view="answer")
     assert run_features(llama, [], features=FEATURES)["loss_sum"].shape == (0,)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_packed_batches_equal_padded(arch):
+    """Padding-free packed rows (position ids restarting per sequence) give the padded batch's losses and states."""
+    from datacurate.models import tiny_lm
+    from datacurate.runner import forward_batch, forward_packed, packing_ok, run_features
+    lm = tiny_lm(arch, seed=2)
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(1, 300, n) for n in (17, 3, 9, 30, 1, 12)]
+    turns = [np.where(np.arange(len(s)) >= len(s) // 3, np.arange(len(s)) % 2, -1).astype(np.int16) for s in seqs]
+    feats = ("loss", "mean", "weighted_mean", "last")
+    a = forward_packed(lm, seqs, turns, feats, max_turns=2)
+    b = forward_batch(lm, seqs, turns, feats, max_turns=2)
+    for k in b:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    assert packing_ok(lm)
+    recs = [{"messages": [{"role": "user", "content": "say " + " ".join(["word"] * i)},
+                          {"role": "assistant", "content": " ".join(["ok"] * (1 + i % 5))}]} for i in range(12)]
+    p = run_features(lm, recs, features=("loss", "mean"), packing=True, max_length=64)
+    q = run_features(lm, recs, features=("loss", "mean"), max_length=64)
+    np.testing.assert_allclose(p["loss_sum"], q["loss_sum"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(p["mean"], q["mean"], rtol=1e-4, atol=1e-5)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import uuid
 
 import numpy as np
 import torch
@@ -20,7 +22,7 @@ from .projection import RademacherProjector
 from .warmup import Checkpoint, Examples, load_lora_state, pad_right
 
 # %% auto #0
-__all__ = ['KINDS', 'batch_features', 'feature_namespace_key', 'checkpoint_features']
+__all__ = ['KINDS', 'batch_features', 'feature_namespace_key', 'gather_features', 'checkpoint_features']
 
 # %% ../../../nbs/plugins/less/03_features.ipynb #742193df
 KINDS = ("adam", "sgd")
@@ -47,6 +49,32 @@ def feature_namespace_key(checkpoint: Checkpoint, kind: str, projector: Rademach
             "view": "full", "max_length": max_length, "truncation": truncation,
             "eps_inside_sqrt": bool(eps_inside_sqrt) if kind == "adam" else None,
             "n_params": len(names), "names_sha": hashlib.sha256(json.dumps(list(names)).encode()).hexdigest()[:16]}
+
+def gather_features(ns, keys, live, dim: int, block_rows: int = 4096) -> np.ndarray:
+    "Rows `keys` of namespace `ns` as a read-only memory-mapped float32 (n, dim) array (NaN where not `live`)."
+    live = np.asarray(live, bool)
+    h = hashlib.sha256(f"{dim}:".encode())
+    for k, ok in zip(keys, live): h.update((k if ok else "-").encode() + b"\n")
+    path = ns.path / "gathered" / f"{h.hexdigest()[:32]}.npy"
+    if path.exists():
+        try:
+            arr = np.load(path, mmap_mode="r")
+            if arr.shape == (len(keys), dim) and arr.dtype == np.float32: return arr
+        except (ValueError, OSError): pass
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp.npy")
+    try:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(keys), dim))
+        rows = np.nonzero(live)[0]
+        out[~live] = np.nan
+        for s in range(0, len(rows), block_rows):
+            r = rows[s:s + block_rows]
+            out[r] = ns.read([keys[i] for i in r])["grad"].astype(np.float32)
+        out.flush(); del out
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists(): tmp.unlink()
+    return np.load(path, mmap_mode="r")
 
 def checkpoint_features(model, examples: Examples, checkpoint: Checkpoint, kind: str, projector: RademacherProjector,
                         *, max_length: int, truncation: str = "right", cache: FeatureCache | None = None,
@@ -91,10 +119,7 @@ def checkpoint_features(model, examples: Examples, checkpoint: Checkpoint, kind:
         buf_keys.extend(examples.keys[i] for i in rows); buf_rows.append(z.cpu().numpy())
         if len(buf_keys) >= flush_rows: flush()
     flush()
-    out = np.full((len(examples), projector.dim_out), np.nan, dtype=np.float32)
-    if live.any():
-        keys = [examples.keys[i] for i in np.nonzero(live)[0]]
-        out[live] = ns.read(keys)["grad"].astype(np.float32)
+    out = gather_features(ns, examples.keys, live, projector.dim_out)
     if stats is not None:
         stats.update(computed=int(len(todo)), cached=int(live.sum() - len(todo)), empty=int((~live).sum()),
                      namespace=str(ns.path), bytes_per_row=int(projector.dim_out * 2))

@@ -32,14 +32,26 @@ def checkpoint_weights(lrs, normalize: bool = True) -> np.ndarray:
         raise ValueError(f"checkpoint learning rates must be non-negative, finite and not all zero, got {w.tolist()}")
     return w / w.sum() if normalize else w
 
-def less_vectors(pool_feats, query_feats, lrs, normalize: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    "Concatenate per-checkpoint unit features: weighted on the pool side, plain on the query side."
+def less_vectors(pool_feats, query_feats, lrs, normalize: bool = True, out=None,
+                 block_rows: int = 8192) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate per-checkpoint unit features: weighted on the pool side (NaN rows -> 0: never selected), plain on
+    the query side. `out`: a file path; the pool side is then written there in row blocks and returned memory-mapped."""
     if len(pool_feats) != len(query_feats) or len(pool_feats) != len(np.atleast_1d(lrs)):
         raise ValueError(f"need one pool and one query feature matrix per checkpoint learning rate: got "
                          f"{len(pool_feats)}, {len(query_feats)} and {len(np.atleast_1d(lrs))}")
     w = checkpoint_weights(lrs, normalize)
-    pool = np.concatenate([np.asarray(x, np.float32) * np.float32(wi) for x, wi in zip(pool_feats, w)], axis=1)
     queries = np.concatenate([np.asarray(y, np.float32) for y in query_feats], axis=1)
+    n, dims = len(pool_feats[0]), [int(np.shape(x)[1]) for x in pool_feats]
+    if any(len(x) != n for x in pool_feats): raise ValueError("pool feature matrices have different numbers of rows")
+    pool = (np.empty((n, sum(dims)), np.float32) if out is None
+            else np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=(n, sum(dims))))
+    for s in range(0, n, block_rows):
+        pool[s:s + block_rows] = np.concatenate(
+            [np.nan_to_num(np.asarray(x[s:s + block_rows], np.float32), nan=0.0) * np.float32(wi)
+             for x, wi in zip(pool_feats, w)], axis=1)
+    if out is not None:
+        pool.flush(); del pool
+        pool = np.load(out, mmap_mode="r")
     return pool, queries, w
 
 def influence(scores: QueryScores, rule: str = "task_mean_max") -> np.ndarray:
@@ -80,6 +92,8 @@ def _settings(params) -> dict:
 
 def less_scores(pool, params: dict, context=None) -> QueryScores:
     "Run LESS end to end on `pool` and return the pool/query feature vectors as an inner-product `QueryScores`."
+    import uuid
+
     import torch
     from datacurate.cache import FeatureCache
     from datacurate.models import load_model
@@ -133,8 +147,12 @@ def less_scores(pool, params: dict, context=None) -> QueryScores:
         pool_feats.append(checkpoint_features(model, pool_ex, c, "adam", projector, stats=s_pool, **common))
         query_feats.append(checkpoint_features(model, query_ex, c, "sgd", projector, stats=s_query, **common))
         stats.append(dict(epoch=c.epoch, pool=s_pool, queries=s_query))
-    pool_feats = [np.nan_to_num(f, nan=0.0) for f in pool_feats]  # ineligible rows: zero vectors, never selected
-    pv, qv, w = less_vectors(pool_feats, query_feats, [c.avg_lr for c in ckpts])
+    # ineligible rows become zero vectors (never selected); the pool side goes to a memory-mapped scratch file that is
+    # unlinked at once: the mapping stays valid, and the disk space is freed when the scores are dropped
+    scratch = cache.root / ".scratch"; scratch.mkdir(parents=True, exist_ok=True)
+    tmpf = scratch / f"less-pool-{uuid.uuid4().hex}.npy"
+    try: pv, qv, w = less_vectors(pool_feats, query_feats, [c.avg_lr for c in ckpts], out=tmpf)
+    finally: tmpf.unlink(missing_ok=True)
     meta = dict(model=lm.fingerprint, checkpoints=[str(c.path) for c in ckpts], avg_lrs=[c.avg_lr for c in ckpts],
                 weights=w.tolist(), projector=projector.fingerprint, warmup_rows=warm_rows.tolist(),
                 empty=np.nonzero(~live)[0].tolist(), features=stats, rule=p["rule"])
