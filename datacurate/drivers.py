@@ -29,8 +29,8 @@ class Driver(ABC):
     from_base: bool = False  # run_driver puts the weights back after every step (each round trains from the base)
     pool = None
     seed: int = 0
-    budget: int = 0
     path = None  # where `save` last wrote
+    # a subclass also has `budget` (records per step or in all: the size DriverCallback trains on) and `pool`
 
     @classmethod
     @abstractmethod
