@@ -83,3 +83,23 @@ def test_kmq_resume_after_kill(tmp_path):
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["round_002", "round_003", "round_004"]
     again = KMQState.load(tmp_path / "run", recs)
     assert again.done and again.options["reward"] is None  # a callable reward is not saved: pass it to load again
+
+
+def test_kmq_in_a_trainer(tmp_path):
+    "The generic DriverCallback drives kMQ too: round r trains on the picks so far, steps with the weights of that moment."
+    from transformers import Trainer, TrainingArguments
+    from datacurate.models import tiny_lm
+    from datacurate.training import DriverCallback
+    from datacurate_kmq.iterative import KMQState
+    recs, labs = kmq_small()
+    lm = tiny_lm(seed=0)
+    d = KMQState.start(recs, 12, dict(labels=labs, rounds=3, reward=stub_reward, max_new_tokens=3, from_base=False))
+    cb = DriverCallback(d, lm.tokenizer, size=4, path=tmp_path / "run")
+    args = TrainingArguments(output_dir=str(tmp_path / "hf"), num_train_epochs=3, per_device_train_batch_size=2,
+                             learning_rate=1e-3, save_strategy="no", report_to="none", disable_tqdm=True,
+                             remove_unused_columns=False, dataloader_num_workers=0, use_cpu=True)
+    Trainer(model=lm.model, args=args, train_dataset=cb.dataset, data_collator=cb.collator, callbacks=[cb]).train()
+    assert d.done and len(d.selection) == 12
+    assert [len(s) for s in cb.subsets] == [4, 4, 4]  # from_base=False: each epoch trains on the newest round's picks
+    assert [s.tolist() for s in cb.subsets] == [d.selected[d.pick_round == r].tolist() for r in range(3)]
+    assert KMQState.load(tmp_path / "run", recs).round == 3

@@ -15,21 +15,9 @@ import pandas as pd
 
 from datacurate.drivers import Driver, atomic_folder, check_driver, latest_folder
 from datacurate.hookspecs import hookimpl
+from datacurate.params import Param
 from datacurate.selection import Selection, resolve_budget
 from .greedy import STRATEGIES, greedy_select, tfidf_features
-
-try:
-    from datacurate.params import REQUIRED, Param
-except ImportError:  # before the core's typed parameters (method contract v2): the same fields, not validated
-    REQUIRED = object()
-    @dataclass
-    class Param:
-        name: str
-        type: object
-        default: object = REQUIRED
-        help: str = ""
-        choices: tuple | None = None
-        stages: tuple | None = None
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'PARAMS', 'response_texts', 'ifd_scores', 'eligible_mask', 'select_epoch', 'candidate_pool', 'IterITState',
@@ -313,20 +301,20 @@ PARAMS = [
           stages=("score",)),
     Param("update_ratio", float, DEFAULTS["update_ratio"], "a later epoch re-scores update_ratio x budget candidates (>= 1)"),
     Param("gamma", float, DEFAULTS["gamma"], "weight left to an n-gram each time a pick contains it (0: it counts once)"),
-    Param("ngram_range", object, DEFAULTS["ngram_range"], "TF-IDF n-gram lengths (min, max)"),
+    Param("ngram_range", tuple, DEFAULTS["ngram_range"], "TF-IDF n-gram lengths (min, max)"),
     Param("max_ifd", float, DEFAULTS["max_ifd"], "eligible: IFD strictly below this"),
-    Param("system_prompt", object, DEFAULTS["system_prompt"], "system turn added to records without one; None: no system turn"),
+    Param("system_prompt", (str, type(None)), DEFAULTS["system_prompt"], "system turn added to records without one; None: no system turn"),
     Param("template", object, DEFAULTS["template"], "chat template: None for the tokenizer's, or a datacurate.views template"),
     Param("max_length", int, DEFAULTS["max_length"], "tokens per scored text; a longer record has no IFD"),
-    Param("max_tokens_per_batch", object, DEFAULTS["max_tokens_per_batch"], "tokens per scoring batch; None: the runner's default"),
+    Param("max_tokens_per_batch", int, DEFAULTS["max_tokens_per_batch"], "tokens per scoring batch; None: the runner's default"),
     Param("strategy", str, DEFAULTS["strategy"], "greedy implementation (all give the same picks)", choices=STRATEGIES),
-    Param("device", object, DEFAULTS["device"], "accepted for older recipes; the scoring model is loaded on the default device"),
+    Param("device", str, DEFAULTS["device"], "accepted for older recipes; the scoring model is loaded on the default device"),
     Param("complexity", str, "iterit_ifd", "score column with the epoch-0 IFD", stages=("aggregate",)),
-    Param("budget", object, None, "records per epoch, a count or a fraction (needed to start)", stages=("refine",)),
+    Param("budget", (int, float), None, "records per epoch, a count or a fraction (needed to start)", stages=("refine",)),
     Param("scores", object, None, "precomputed epoch-0 IFD (DataFrame with 'ifd', or an array); None: scored by the first model",
           stages=("refine",)),
     Param("epochs", int, DEFAULTS["epochs"], "epochs the run selects for (then it is done)", stages=("refine",)),
-    Param("run_dir", object, None, "folder every epoch is saved in, and a run resumes from", stages=("refine",)),
+    Param("run_dir", (str, Path), None, "folder every epoch is saved in, and a run resumes from", stages=("refine",)),
 ]
 
 def _filled(stage: str, params) -> dict:
@@ -341,7 +329,8 @@ def _driver_params(p: dict) -> dict: return {k: v for k, v in p.items() if k in 
 @hookimpl
 def register_methods(register):
     register("iterit", stages=("score", "aggregate", "refine"),
-             summary="IterIT: IFD under the model being trained x TF-IDF response diversity, greedy, re-scored every epoch")
+             summary="IterIT: IFD under the model being trained x TF-IDF response diversity, greedy, re-scored every epoch",
+             params=PARAMS)
 
 @hookimpl
 def score(method, pool, params, context):

@@ -5,28 +5,17 @@
 # %% ../../../nbs/plugins/kmq/03_plugin.ipynb #af0ad38a
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from datacurate.drivers import check_driver
 from datacurate.hookspecs import hookimpl
+from datacurate.params import REQUIRED, Param
 from .iterative import STEP_OPTIONS, KMQState, kmq_driver, resume
 from .kmeans import kmeans
 from .kmq import kmq_select
-
-try:
-    from datacurate.params import REQUIRED, Param
-except ImportError:  # before the core's typed parameters (method contract v2): the same fields, not validated
-    from dataclasses import dataclass
-    REQUIRED = object()
-    @dataclass
-    class Param:
-        name: str
-        type: object
-        default: object = REQUIRED
-        help: str = ""
-        choices: tuple | None = None
-        stages: tuple | None = None
 
 # %% auto #0
 __all__ = ['PARAMS', 'register_methods', 'cluster', 'aggregate', 'refine']
@@ -39,12 +28,12 @@ PARAMS = {
         Param("niter", int, 20, "k-means iterations per run"),
         Param("nredo", int, 1, "k-means runs; the one with the lowest inertia is kept"),
         Param("spherical", bool, False, "cosine k-means: unit-length rows and centroids"),
-        Param("fit_size", object, None, "rows sampled to fit the centroids; None: max_points_per_centroid x k"),
+        Param("fit_size", int, None, "rows sampled to fit the centroids; None: max_points_per_centroid x k"),
         Param("max_points_per_centroid", int, 256, "fit sample per cluster when fit_size is None"),
-        Param("key", object, None, "which array of a dict or DataFrame of features; None: the only or usual one"),
+        Param("key", str, None, "which array of a dict or DataFrame of features; None: the only or usual one"),
         Param("block", int, 65536, "rows per block when assigning every record"),
-        Param("threads", object, None, "faiss threads; None: faiss's default"),
-        Param("seed", object, None, f"k-means {_SEED}"),
+        Param("threads", int, None, "faiss threads; None: faiss's default"),
+        Param("seed", int, None, f"k-means {_SEED}"),
     ],
     "kmq": [
         Param("quality", object, None, "quality per record: a score column name or an array; None: uniform in clusters"),
@@ -52,7 +41,7 @@ PARAMS = {
         Param("allocation", str, "equal", "budget per cluster: the same for all, or proportional to size",
               choices=("equal", "proportional")),
         Param("temperature", float, 1.0, "softmax temperature of quality inside a cluster (0: best first)"),
-        Param("budget", object, None, "records over all rounds, a count or a fraction (needed to start)", stages=("refine",)),
+        Param("budget", (int, float), None, "records over all rounds, a count or a fraction (needed to start)", stages=("refine",)),
         Param("rounds", int, 3, "rounds the budget is drawn in (round 0 included)", stages=("refine",)),
         Param("update", str, "multiplicative", "cluster weights: prior x softmax(gap/T) (paper) or softmax alone (code)",
               choices=("multiplicative", "replace"), stages=("refine",)),
@@ -64,12 +53,12 @@ PARAMS = {
         Param("max_new_tokens", int, 128, "tokens generated per scored record", stages=("refine",)),
         Param("from_base", bool, True, "train every round from the base weights on the whole selection (else on the newest picks)",
               stages=("refine",)),
-        Param("generate_kwargs", object, None, "extra arguments of datacurate.training.generate", stages=("refine",)),
-        Param("run_kwargs", object, None, "extra arguments of the loss runner (reward='loss')", stages=("refine",)),
+        Param("generate_kwargs", dict, None, "extra arguments of datacurate.training.generate", stages=("refine",)),
+        Param("run_kwargs", dict, None, "extra arguments of the loss runner (reward='loss')", stages=("refine",)),
         Param("tokenizer", object, None, "tokenizer of a plain model", stages=("refine",)),
         Param("progress", bool, False, "progress bar while generating", stages=("refine",)),
-        Param("run_dir", object, None, "folder every round is saved in, and a run resumes from", stages=("refine",)),
-        Param("seed", object, None, f"the run's {_SEED}", stages=("refine",)),
+        Param("run_dir", (str, Path), None, "folder every round is saved in, and a run resumes from", stages=("refine",)),
+        Param("seed", int, None, f"the run's {_SEED}", stages=("refine",)),
     ],
 }
 
@@ -84,9 +73,11 @@ def _filled(method: str, stage: str, params) -> dict:
 
 @hookimpl
 def register_methods(register):
-    register("kmeans", stages=("cluster",), summary="seeded faiss k-means (sample fit, assign all, spherical option)")
+    register("kmeans", stages=("cluster",), summary="seeded faiss k-means (sample fit, assign all, spherical option)",
+             params=PARAMS["kmeans"])
     register("kmq", stages=("aggregate", "refine"),
-             summary="k-means quality sampling: exact cluster quotas, softmax(quality/T) inside clusters; iterative refinement")
+             summary="k-means quality sampling: exact cluster quotas, softmax(quality/T) inside clusters; iterative refinement",
+             params=PARAMS["kmq"])
 
 def _seed(params, context) -> int:
     if params.get("seed") is not None: return int(params["seed"])
