@@ -1,7 +1,8 @@
-"""Record reference values of kMQ and IterIT on fixed inputs (run once on the code before the driver contract, commit 0b33b6c).
+"""Record reference values of kMQ and IterIT on fixed inputs; run once on the code before the driver contract (commit 0b33b6c).
 
-`python tests/_drivers_baseline.py OUT.json`; tests/test_drivers.py holds the values it printed. The inputs are built
-by `cases.py`-style helpers below, shared with the tests (imported from tests/drivers_cases.py)."""
+`python tests/_drivers_baseline.py OUT.json` wrote tests/baselines/drivers_0b33b6c.json, which tests/test_drivers.py and
+tests/test_iterit.py compare the new code with. The inputs come from tests/drivers_cases.py. This script calls the old
+API (`p.refine("kmq", ..., trainer=...)`, `IterIT(...).start(...)`), so it runs only on that commit."""
 import json
 import sys
 from pathlib import Path
