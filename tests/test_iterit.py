@@ -73,14 +73,16 @@ def test_refine_hook_and_resume(tmp_path):
     d = p.refine("iterit", budget=4, scores=ifd, system_prompt=None, run_dir=str(tmp_path / "run"))
     assert isinstance(d, Driver) and d.round == 1
     d = p.refine("iterit", state=d, model=m)
-    again = p.refine("iterit", budget=4, scores=ifd, system_prompt=None, run_dir=str(tmp_path / "run"))
+    p2 = Pipeline(toy, budget=4, seed=0, progress=False)  # a new session: the start resumes from run_dir
+    again = p2.refine("iterit", budget=4, scores=ifd, system_prompt=None, run_dir=str(tmp_path / "run"))
     assert again.round == 2 and again.selection.indices.tolist() == d.selection.indices.tolist()
-    last = p.refine("iterit", state=again, model=m)
+    last = p2.refine("iterit", model=m)  # the pipeline keeps its driver: no state= needed
+    assert p2.selection.indices.tolist() == last.selection.indices.tolist()
     ref = IterIT.start(toy, 4, dict(system_prompt=None), scores=ifd)
     run_driver(ref, m)  # the same three epochs without the pipeline (no training: a fixed model)
     assert last.selection.indices.tolist() == ref.selection.indices.tolist() and last.done
     with pytest.raises(ValueError, match="needs budget"):
-        p.refine("iterit")
+        Pipeline(toy, budget=4).refine("iterit")
 
 
 def test_lazy_start_and_fill():
@@ -92,3 +94,31 @@ def test_lazy_start_and_fill():
     assert len(d.selection) == 0 and not d.done and d.round == 0
     d.step(tiny_lm(seed=0))
     assert len(d.selection) == 0 and len(d.train_rows()) == 4 and len(d.history[-1]["filled"]) == 4
+
+
+def test_pipeline_eligibility_honoured():
+    "Rows an earlier score step marks ineligible are never picked, in epoch 0 or later."
+    from datacurate.models import tiny_lm
+    from datacurate.pipeline import Pipeline
+    from datacurate.plugins import register_plugin, unregister_plugin
+    from datacurate.hookspecs import hookimpl
+    toy = iterit_pool()
+
+    class Block:
+        @hookimpl
+        def register_methods(self, register): register("block_even", stages=("score",))
+        @hookimpl
+        def score(self, method, pool, params, context):
+            if method != "block_even": return None
+            ok = np.arange(len(pool)) % 2 == 1
+            return pd.DataFrame({"score": ok.astype(float), "eligible": ok, "reason": np.where(ok, "", "even row")})
+    name = register_plugin(Block(), "block_even_test")
+    try:
+        p = Pipeline(toy, budget=4, seed=0, progress=False)
+        p.score("block_even")
+        d = p.refine("iterit", budget=4, scores=np.linspace(0.5, 0.9, 40, dtype=np.float32), system_prompt=None)
+        d = p.refine("iterit", model=tiny_lm(seed=3))
+        assert all(i % 2 == 1 for h in d.history for i in h["selection"].indices)
+        assert all(i % 2 == 1 for h in d.history[1:] for i in h["candidates"])
+    finally:
+        unregister_plugin(name)

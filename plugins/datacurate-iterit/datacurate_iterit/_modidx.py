@@ -69,6 +69,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                           'datacurate_iterit.plugin.ifd_scores': ('iterit.html#ifd_scores', 'datacurate_iterit/plugin.py'),
                                           'datacurate_iterit.plugin.load_iterit': ( 'iterit.html#load_iterit',
                                                                                     'datacurate_iterit/plugin.py'),
+                                          'datacurate_iterit.plugin.pipeline_eligible': ( 'iterit.html#pipeline_eligible',
+                                                                                          'datacurate_iterit/plugin.py'),
                                           'datacurate_iterit.plugin.refine': ('iterit.html#refine', 'datacurate_iterit/plugin.py'),
                                           'datacurate_iterit.plugin.register_methods': ( 'iterit.html#register_methods',
                                                                                          'datacurate_iterit/plugin.py'),

@@ -15,13 +15,15 @@ import pandas as pd
 
 from datacurate.drivers import Driver, atomic_folder, check_driver, latest_folder
 from datacurate.hookspecs import hookimpl
+from datacurate.kit import eligible_mask as pipeline_mask
 from datacurate.params import Param
 from datacurate.selection import Selection, resolve_budget
 from .greedy import STRATEGIES, greedy_select, tfidf_features
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'PARAMS', 'response_texts', 'ifd_scores', 'eligible_mask', 'select_epoch', 'candidate_pool', 'IterITState',
-           'IterIT', 'save_iterit', 'load_iterit', 'register_methods', 'score', 'aggregate', 'refine']
+           'IterIT', 'save_iterit', 'load_iterit', 'register_methods', 'score', 'pipeline_eligible', 'aggregate',
+           'refine']
 
 # %% ../../../nbs/plugins/iterit/01_iterit.ipynb #4af66d43
 DEFAULTS = dict(model="smollm2-135m", update_ratio=3.0, gamma=0.1, ngram_range=(1, 3), max_ifd=1.0,
@@ -141,17 +143,19 @@ class IterITState:
 class IterIT(Driver):
     "IterIT over `pool` with a per-epoch `budget` (count or fraction); see `DEFAULTS` for the parameters."
     method = "iterit"
-    def __init__(self, pool, budget, seed: int = 0, **params):
+    def __init__(self, pool, budget, seed: int = 0, eligible=None, **params):
         self.pool, self.params, self.seed = pool, _params(params), int(seed)
+        self.eligible = None if eligible is None or np.asarray(eligible, bool).all() else np.asarray(eligible, bool)
         self.budget = resolve_budget(budget, len(pool))
         self._messages = _messages(pool)
         self.texts = response_texts(self._messages)
         self.state: IterITState | None = None
 
     @classmethod
-    def start(cls, pool, budget, params: dict | None = None, seed: int = 0, scores=None) -> "IterIT":
-        "A new run; with `scores` (precomputed IFD: a DataFrame with an `ifd` column, or an array) epoch 0 is selected now."
-        d = cls(pool, budget, seed=seed, **{k: v for k, v in (params or {}).items() if k in DEFAULTS})
+    def start(cls, pool, budget, params: dict | None = None, seed: int = 0, scores=None, eligible=None) -> "IterIT":
+        """A new run; with `scores` (precomputed IFD: a DataFrame with an `ifd` column, or an array) epoch 0 is selected now.
+        Rows not `eligible` (e.g. ruled out by an earlier pipeline step) get no IFD, so they are never picked."""
+        d = cls(pool, budget, seed=seed, eligible=eligible, **{k: v for k, v in (params or {}).items() if k in DEFAULTS})
         if scores is not None: d._epoch0(scores=scores if isinstance(scores, pd.DataFrame) else pd.DataFrame({"ifd": scores}))
         return d
 
@@ -191,7 +195,9 @@ class IterIT(Driver):
             if "ifd" not in scores: raise ValueError("iterit: precomputed scores need an 'ifd' column")
             s = pd.DataFrame({c: scores[c].to_numpy(np.float32) if c in scores else np.full(n, np.nan, np.float32)
                               for c in ("loss_cond", "loss_direct", "ifd")})
-        table = pd.DataFrame({"ifd": s["ifd"].to_numpy(np.float32), "loss_cond": s["loss_cond"].to_numpy(np.float32),
+        ifd = s["ifd"].to_numpy(np.float32).copy()
+        if self.eligible is not None: ifd[~self.eligible] = np.nan
+        table = pd.DataFrame({"ifd": ifd, "loss_cond": s["loss_cond"].to_numpy(np.float32),
                               "loss_direct": s["loss_direct"].to_numpy(np.float32), "scored_epoch": np.zeros(n, np.int64)})
         t1 = time.perf_counter()
         cand = np.arange(n)
@@ -255,6 +261,7 @@ def save_iterit(d: IterIT, path) -> Path:
     if st is None: raise ValueError("iterit: nothing to save before the first epoch is selected")
     final = Path(path) / f"epoch_{st.epoch:03d}"
     arrays = {f"scores_{c}": st.scores[c].to_numpy() for c in ("ifd", "loss_cond", "loss_direct", "scored_epoch")}
+    if d.eligible is not None: arrays["eligible"] = d.eligible
     hist = []
     for i, h in enumerate(st.history):
         sel = h["selection"]
@@ -280,8 +287,8 @@ def load_iterit(path, pool, **options) -> IterIT | None:
         raise ValueError(f"{path} holds an IterIT run over another pool ({meta['n']} records, fingerprint {meta['pool']})")
     params = {**meta["params"], **options}
     params["ngram_range"] = tuple(params["ngram_range"])
-    d = IterIT(pool, meta["budget"], seed=meta["seed"], **params)
     with np.load(f / "state.npz") as z:
+        d = IterIT(pool, meta["budget"], seed=meta["seed"], eligible=z["eligible"] if "eligible" in z.files else None, **params)
         table = pd.DataFrame({c: z[f"scores_{c}"] for c in ("ifd", "loss_cond", "loss_direct", "scored_epoch")})
         hist = []
         for i, h in enumerate(meta["history"]):
@@ -309,7 +316,7 @@ PARAMS = [
     Param("max_tokens_per_batch", int, DEFAULTS["max_tokens_per_batch"], "tokens per scoring batch; None: the runner's default"),
     Param("strategy", str, DEFAULTS["strategy"], "greedy implementation (all give the same picks)", choices=STRATEGIES),
     Param("device", str, DEFAULTS["device"], "accepted for older recipes; the scoring model is loaded on the default device"),
-    Param("complexity", str, "iterit_ifd", "score column with the epoch-0 IFD", stages=("aggregate",)),
+    Param("complexity", str, "iterit.score", "score column with the epoch-0 IFD", stages=("aggregate",)),
     Param("budget", (int, float), None, "records per epoch, a count or a fraction (needed to start)", stages=("refine",)),
     Param("scores", object, None, "precomputed epoch-0 IFD (DataFrame with 'ifd', or an array); None: scored by the first model",
           stages=("refine",)),
@@ -344,8 +351,18 @@ def score(method, pool, params, context):
     div = np.full(len(s), np.nan, dtype=np.float32)
     X, _ = tfidf_features([t for t, k in zip(response_texts(_messages(pool)), ok) if k], ngram_range=p["ngram_range"])
     div[ok] = np.asarray(X.sum(axis=1)).ravel() if X.shape[1] else 0.0
-    return pd.DataFrame({"iterit_ifd": s["ifd"], "iterit_loss_cond": s["loss_cond"],
-                         "iterit_loss_direct": s["loss_direct"], "iterit_diversity": div})
+    scored = np.isfinite(s["ifd"].to_numpy())
+    reason = np.where(scored, "", np.where(s["truncated"].to_numpy(), f"truncated at max_length={p['max_length']}",
+                                           "no answer token to score"))
+    return pd.DataFrame({"score": s["ifd"], "loss_cond": s["loss_cond"], "loss_direct": s["loss_direct"],
+                         "diversity": div, "eligible": scored, "reason": reason})
+
+def pipeline_eligible(context, n: int) -> np.ndarray:
+    "Rows every earlier score step left eligible (AND of their `eligible` columns, as the pipeline's own column)."
+    ok = np.ones(n, bool)
+    for out in (getattr(context, "outputs", None) or {}).values():
+        if isinstance(out, pd.DataFrame) and "eligible" in out.columns and len(out) == n: ok &= out["eligible"].to_numpy(bool)
+    return ok
 
 @hookimpl
 def aggregate(method, scores, budget, pool, params, context):
@@ -356,9 +373,11 @@ def aggregate(method, scores, budget, pool, params, context):
     if not isinstance(scores, pd.DataFrame) or col not in scores:
         raise ValueError(f"iterit aggregate needs a {col!r} score column: run p.score('iterit', model=...) first "
                          f"(or name another IFD column with complexity=...)")
+    step = col[: -len(".score")] if col.endswith(".score") else None
     pre = pd.DataFrame({"ifd": scores[col].to_numpy(np.float32),
-                        **{c: scores[f"iterit_{c}"] for c in ("loss_cond", "loss_direct") if f"iterit_{c}" in scores}})
-    return IterIT.start(pool, int(budget), _driver_params(p), seed=getattr(context, "seed", 0), scores=pre).selection
+                        **{c: scores[f"{step}.{c}"] for c in ("loss_cond", "loss_direct") if f"{step}.{c}" in scores}})
+    return IterIT.start(pool, int(budget), _driver_params(p), seed=getattr(context, "seed", 0), scores=pre,
+                        eligible=pipeline_mask(scores, len(pool))).selection
 
 @hookimpl
 def refine(method, state, model, pool, params, context):
@@ -369,7 +388,8 @@ def refine(method, state, model, pool, params, context):
         if p["budget"] is None: raise ValueError("the first p.refine('iterit', ...) call needs budget= (records per epoch)")
         saved = IterIT.load(p["run_dir"], pool) if p["run_dir"] is not None else None
         if saved is not None: return saved
-        d = IterIT.start(pool, p["budget"], _driver_params(p), seed=getattr(context, "seed", 0), scores=p["scores"])
+        d = IterIT.start(pool, p["budget"], _driver_params(p), seed=getattr(context, "seed", 0), scores=p["scores"],
+                         eligible=pipeline_eligible(context, len(pool)))
         if p["run_dir"] is not None and d.state is not None: d.save(p["run_dir"])
         elif p["run_dir"] is not None: d.path = Path(p["run_dir"])
         return d

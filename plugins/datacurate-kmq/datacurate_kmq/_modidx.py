@@ -87,6 +87,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'datacurate_kmq.plugin._seed': ('plugin.html#_seed', 'datacurate_kmq/plugin.py'),
                                        'datacurate_kmq.plugin.aggregate': ('plugin.html#aggregate', 'datacurate_kmq/plugin.py'),
                                        'datacurate_kmq.plugin.cluster': ('plugin.html#cluster', 'datacurate_kmq/plugin.py'),
+                                       'datacurate_kmq.plugin.pipeline_eligible': ( 'plugin.html#pipeline_eligible',
+                                                                                    'datacurate_kmq/plugin.py'),
                                        'datacurate_kmq.plugin.refine': ('plugin.html#refine', 'datacurate_kmq/plugin.py'),
                                        'datacurate_kmq.plugin.register_methods': ( 'plugin.html#register_methods',
                                                                                    'datacurate_kmq/plugin.py')}}}

@@ -144,6 +144,7 @@ class KMQState(Driver):
     gaps: list = field(default_factory=list)  # DataFrame per refinement (round r >= 1 draws after gaps[r-1])
     log: list = field(default_factory=list)  # one dict per finished round: counts, timings, train loss, note
     quality: np.ndarray | None = None  # the quality values every draw samples with (None: uniform in clusters)
+    eligible: np.ndarray | None = None  # records a draw may pick (None: all), e.g. the pipeline's eligibility
     options: dict = field(default_factory=lambda: dict(STEP_OPTIONS))  # how a step generates and scores
     pool: object = field(default=None, repr=False, compare=False)
     method = "kmq"
@@ -161,7 +162,8 @@ class KMQState(Driver):
     @property
     def key(self) -> dict:
         return dict(labels=_labels_hash(self.labels), k=self.k, budget=self.budget, rounds=self.rounds,
-                    **{p: self.params.get(p) for p in ("seed", "allocation", "update", "temperature", "weight_temperature", "quality_hash")})
+                    **{p: self.params.get(p) for p in ("seed", "allocation", "update", "temperature", "weight_temperature", "quality_hash")},
+                    eligible=None if self.eligible is None else _labels_hash(self.eligible))
 
     @classmethod
     def start(cls, pool, budget, params: dict | None = None, seed: int = 0) -> "KMQState":
@@ -197,7 +199,8 @@ class KMQState(Driver):
         with atomic_folder(final) as tmp:
             np.savez(tmp / "state.npz", labels=self.labels, selected=self.selected, pick_round=self.pick_round,
                      weights=np.vstack(self.weights) if self.weights else np.zeros((0, self.k)), gaps=gmat,
-                     **({} if self.quality is None else {"quality": self.quality}))
+                     **({} if self.quality is None else {"quality": self.quality}),
+                     **({} if self.eligible is None else {"eligible": self.eligible}))
             (tmp / "state.json").write_text(json.dumps(dict(key=self.key, k=self.k, budget=self.budget, rounds=self.rounds,
                                                             params=self.params, options=opts, log=self.log), indent=1, default=str))
         self.path = run_dir
@@ -213,7 +216,8 @@ class KMQState(Driver):
             gm = z["gaps"]
             st = cls(z["labels"].astype(np.int64), meta["k"], meta["budget"], meta["rounds"], meta["params"],
                      z["selected"].astype(np.int64), z["pick_round"].astype(np.int64), list(z["weights"]),
-                     quality=z["quality"].astype(np.float64) if "quality" in z.files else None)
+                     quality=z["quality"].astype(np.float64) if "quality" in z.files else None,
+                     eligible=z["eligible"].astype(bool) if "eligible" in z.files else None)
         st.gaps = [pd.DataFrame({"cluster": np.arange(st.k), "mean_gap": gm[2 * i], "n_scored": gm[2 * i + 1].astype(np.int64)})
                    for i in range(len(gm) // 2)]
         st.log = meta["log"]
@@ -232,7 +236,8 @@ def _draw(state: KMQState, weights, quality) -> KMQState:
     "Draw this round's slice of the budget from the records not yet selected, with cluster weights `weights`."
     r = state.round
     b = int(round_budgets(state.budget, state.rounds)[r])
-    left = np.ones(len(state.labels), bool); left[state.selected] = False
+    left = np.ones(len(state.labels), bool) if state.eligible is None else state.eligible.copy()
+    left[state.selected] = False
     p = state.params
     sel = kmq_select(state.labels, b, quality, weights=np.asarray(weights, dtype=np.float64), temperature=p["temperature"],
                      rng=_rng(p, r), eligible=left, k=state.k)
@@ -244,7 +249,7 @@ def _draw(state: KMQState, weights, quality) -> KMQState:
 
 def kmq_start(labels, budget: int, rounds: int = 3, quality=None, *, k: int | None = None, allocation: str = "equal",
               temperature: float = 1.0, update: str = "multiplicative", weight_temperature: float = 1.0,
-              eval_per_cluster: int = 4, eval_from: str = "selected", seed: int = 0) -> KMQState:
+              eval_per_cluster: int = 4, eval_from: str = "selected", seed: int = 0, eligible=None) -> KMQState:
     "A new iterative kMQ run with round 0 drawn: `budget/rounds` records by kMQ under the prior cluster weights."
     labels = np.asarray(labels, dtype=np.int64)
     k = int(k if k is not None else labels.max() + 1)
@@ -257,7 +262,9 @@ def kmq_start(labels, budget: int, rounds: int = 3, quality=None, *, k: int | No
     params = dict(seed=int(seed), allocation=allocation, temperature=float(temperature), update=update,
                   weight_temperature=float(weight_temperature), eval_per_cluster=int(eval_per_cluster), eval_from=eval_from,
                   quality_hash=None if q is None else hashlib.sha256(q.tobytes()).hexdigest()[:16])
-    state = KMQState(labels, k, int(budget), int(rounds), params, quality=q)
+    elig = None if eligible is None or np.asarray(eligible, bool).all() else np.asarray(eligible, bool).copy()
+    if elig is not None and len(elig) != len(labels): raise ValueError(f"eligible has {len(elig)} values for {len(labels)} records")
+    state = KMQState(labels, k, int(budget), int(rounds), params, quality=q, eligible=elig)
     return _draw(state, w0 / w0.sum(), q)
 
 _START = ("k", "allocation", "temperature", "update", "weight_temperature", "eval_per_cluster", "eval_from")
@@ -265,7 +272,7 @@ _START = ("k", "allocation", "temperature", "update", "weight_temperature", "eva
 def kmq_driver(pool, budget, params: dict | None = None, seed: int = 0) -> KMQState:
     "`kmq_start` over `pool` (budget: a count or a fraction), keeping the pool, the quality and the step options."
     p = dict(params or {})
-    unknown = set(p) - {"labels", "rounds", "quality", *_START, *STEP_OPTIONS}
+    unknown = set(p) - {"labels", "rounds", "quality", "eligible", *_START, *STEP_OPTIONS}
     if unknown: raise ValueError(f"kmq: unknown parameter(s) {sorted(unknown)}")
     labels = p.get("labels")
     if labels is None: raise ValueError("kmq needs cluster labels to start: params['labels'] (an array or a Clustering)")
@@ -275,6 +282,7 @@ def kmq_driver(pool, budget, params: dict | None = None, seed: int = 0) -> KMQSt
     if pool is not None and len(pool) != len(labels):
         raise ValueError(f"kmq: {len(labels)} cluster labels for a pool of {len(pool)} records")
     st = kmq_start(labels, resolve_budget(budget, len(labels)), int(p.get("rounds", 3)), p.get("quality"), seed=seed,
+                   eligible=p.get("eligible"),
                    **{o: p[o] for o in _START if p.get(o) is not None})
     st.options = {o: p.get(o, v) for o, v in STEP_OPTIONS.items()}
     st.pool = pool
@@ -285,7 +293,7 @@ def eval_rows(state: KMQState) -> np.ndarray:
     p = state.params
     elig = np.zeros(len(state.labels), bool)
     if p["eval_from"] == "selected": elig[state.selected] = True
-    else: elig[:] = True
+    else: elig[:] = True if state.eligible is None else state.eligible
     sizes = np.bincount(state.labels[elig], minlength=state.k)
     rows, _ = sample_within_clusters(state.labels, np.minimum(sizes, p["eval_per_cluster"]), None,
                                      rng=np.random.default_rng([p["seed"], state.round, 104729]), eligible=elig)

@@ -12,13 +12,14 @@ import pandas as pd
 
 from datacurate.drivers import check_driver
 from datacurate.hookspecs import hookimpl
+from datacurate.kit import eligible_mask
 from datacurate.params import REQUIRED, Param
 from .iterative import STEP_OPTIONS, KMQState, kmq_driver, resume
 from .kmeans import kmeans
 from .kmq import kmq_select
 
 # %% auto #0
-__all__ = ['PARAMS', 'register_methods', 'cluster', 'aggregate', 'refine']
+__all__ = ['PARAMS', 'register_methods', 'cluster', 'aggregate', 'pipeline_eligible', 'refine']
 
 # %% ../../../nbs/plugins/kmq/03_plugin.ipynb #17160496
 _SEED = "seed; None: the pipeline's seed"
@@ -124,7 +125,14 @@ def aggregate(method, scores, budget, pool, params, context):
     quality = _quality(p, scores, context, n)
     rng = context.rng(method) if context is not None else np.random.default_rng(_seed(p, context))
     return kmq_select(labels, budget, quality, allocation=p["allocation"], temperature=float(p["temperature"]),
-                      rng=rng, k=k, ids=_ids(pool))
+                      rng=rng, k=k, ids=_ids(pool), eligible=eligible_mask(scores, n))
+
+def pipeline_eligible(context, n: int) -> np.ndarray:
+    "Rows every earlier score step left eligible (AND of their `eligible` columns, as the pipeline's own column)."
+    ok = np.ones(n, bool)
+    for out in (getattr(context, "outputs", None) or {}).values():
+        if isinstance(out, pd.DataFrame) and "eligible" in out.columns and len(out) == n: ok &= out["eligible"].to_numpy(bool)
+    return ok
 
 _START = ("rounds", "allocation", "temperature", "update", "weight_temperature", "eval_per_cluster", "eval_from")
 
@@ -138,7 +146,8 @@ def refine(method, state, model, pool, params, context):
         if p["budget"] is None: raise ValueError("the first p.refine('kmq', ...) call needs budget= (a count or a fraction)")
         n = len(pool)
         labels, k = _labels(p, None, context, n)
-        start = dict(labels=labels, k=k, quality=_quality(p, None, context, n), **{o: p[o] for o in _START},
+        start = dict(labels=labels, k=k, quality=_quality(p, None, context, n), eligible=pipeline_eligible(context, n),
+                     **{o: p[o] for o in _START},
                      **{o: p[o] for o in STEP_OPTIONS})
         d = kmq_driver(pool, p["budget"], start, seed=_seed(p, context))
         return resume(d, p["run_dir"]) if p["run_dir"] is not None else d
