@@ -6,10 +6,15 @@ memory map pages it touched and faiss/BLAS buffers that tracemalloc cannot see) 
 
     .venv/bin/python benchmarks/bench_kmq.py                        # 100k and 1M vectors, dim 384, k 256
     .venv/bin/python benchmarks/bench_kmq.py --sizes 20000 --k 64   # quick
+    .venv/bin/python benchmarks/bench_kmq.py --workers driver --dim 8 --k 512 --sizes 100000 1000000 10000000
 
 Both k-means run the same number of Lloyd iterations (`--niter`, one initialisation; sklearn `max_iter=niter, tol=0,
 n_init=1`, so it cannot stop early). faiss is run twice: on all points (`fit_size=N`, the like-for-like comparison)
 and with its default sample fit (256 points per centroid, then every point assigned).
+
+The `driver` worker times the iterative-kMQ driver without a model: `KMQState.start` (round 0: a third of a 5%
+budget by kMQ) on n labels, `save` (one atomic folder: labels, picks, weights, quality) and `load`; it reports the
+folder size. `--workers driver` runs it alone.
 """
 import argparse
 import json
@@ -67,6 +72,25 @@ def worker(args) -> dict:
         t0 = time.perf_counter()
         sel = kmq_select(labels, n // 20, quality, rng=np.random.default_rng(1))
         out = dict(selected=len(sel))
+    elif args.worker == "driver":
+        import shutil
+        import tempfile
+        from datacurate_kmq.iterative import KMQState
+        rng = np.random.default_rng(0)
+        labels = rng.integers(0, args.k, n); quality = rng.normal(size=n)
+        t0 = time.perf_counter()
+        d = KMQState.start(None, n // 20, dict(labels=labels, k=args.k, rounds=3, quality=quality), seed=0)
+        t1 = time.perf_counter()
+        run = Path(tempfile.mkdtemp(prefix="kmq-driver-"))
+        folder = d.save(run)
+        t2 = time.perf_counter()
+        back = KMQState.load(run)
+        t3 = time.perf_counter()
+        assert back.selected.tolist() == d.selected.tolist() and back.key == d.key
+        size = sum(f.stat().st_size for f in folder.iterdir())
+        shutil.rmtree(run)
+        out = dict(selected=len(d.selected), start_s=round(t1 - t0, 3), save_s=round(t2 - t1, 3), load_s=round(t3 - t2, 3),
+                   saved_mib=round(size / 2**20, 1))
     else: raise ValueError(args.worker)
     secs = time.perf_counter() - t0
     return dict(worker=args.worker, n=n, k=args.k, seconds=round(secs, 3), peak_rss_mib=round(peak_mib(), 1),
@@ -109,6 +133,9 @@ def main():
     print("\n| n | method | seconds | iterations | s / iteration | peak RSS MiB | inertia / n |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
+        if r["worker"] == "driver":
+            print(f"| {r['n']:,} | driver: start {r['start_s']} s, save {r['save_s']} s, load {r['load_s']} s, "
+                  f"{r['saved_mib']} MiB | {r['seconds']} | - | - | {r['peak_rss_mib']} | - |"); continue
         inert = f"{r['inertia'] / r['n']:.2f}" if "inertia" in r else "-"
         print(f"| {r['n']:,} | {r['worker']} | {r['seconds']} | {r.get('iterations', '-')} | {r.get('s_per_iter', '-')} | "
               f"{r['peak_rss_mib']} | {inert} |")

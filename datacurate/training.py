@@ -15,13 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import TrainerCallback
 
-from .models import LoadedModel
+from .models import LoadedModel, load_model
 from .runner import plan_batches
 from .views import Template, encode, record_messages
 
 # %% auto #0
-__all__ = ['TRAINERS', 'sft_examples', 'SFTCollator', 'train', 'prompt_ids', 'generate']
+__all__ = ['TRAINERS', 'ensure_pad_token', 'sft_examples', 'SFTCollator', 'train', 'prompt_ids', 'generate', 'EpochSubset',
+           'DriverCallback']
 
 # %% ../nbs/core/20_training.ipynb #32e19d6b
 def _unwrap(model, tokenizer):
@@ -42,7 +44,8 @@ def _where(records, i: int) -> str:
     except Exception: rid = None
     return f"record {i}" + (f" (id {rid!r})" if rid is not None else "")
 
-def _ensure_pad(tokenizer):
+def ensure_pad_token(tokenizer) -> int:
+    "The tokenizer's pad id, setting the pad token to the eos token when it has none (never a new, untrained token)."
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token is None: raise ValueError("the tokenizer has neither a pad nor an eos token")
         tokenizer.pad_token = tokenizer.eos_token  # never add a new, untrained pad token (kMQ reference bug)
@@ -87,7 +90,7 @@ def _hf_train(model, tokenizer, records, *, template=None, max_length: int = 204
               training_args: dict | None = None, callbacks=None):
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments
-    pad_id = _ensure_pad(tokenizer)
+    pad_id = ensure_pad_token(tokenizer)
     examples = sft_examples(records, tokenizer, template, min(max_length, _max_positions(model)))
     if not examples: raise ValueError("no record has a trainable assistant token")
     ds = Dataset.from_list([dict(e, length=len(e["input_ids"])) for e in examples])
@@ -116,7 +119,7 @@ def _trl_train(model, tokenizer, records, *, max_length: int = 2048, epochs: flo
     try: from trl import SFTConfig, SFTTrainer
     except ImportError: raise ImportError("trainer='trl' needs TRL: pip install trl (or use the default trainer='hf')") from None
     from datasets import Dataset
-    _ensure_pad(tokenizer)
+    ensure_pad_token(tokenizer)
     ds = Dataset.from_list([{"messages": ms} for ms in record_messages(records)])
     with tempfile.TemporaryDirectory(prefix="datacurate-trl-") as tmp:
         args = dict(output_dir=str(output_dir or tmp), num_train_epochs=epochs, max_steps=max_steps,
@@ -165,7 +168,7 @@ def generate(model, tokenizer=None, records=None, max_new_tokens: int = 256, *, 
     "The model's answer to the last user turn of every record, batched with left padding, in record order."
     if records is None: raise ValueError("generate(model, tokenizer, records): no records given")
     module, tok = _unwrap(model, tokenizer)
-    pad_id = _ensure_pad(tok)
+    pad_id = ensure_pad_token(tok)
     prompts = prompt_ids(records, tok, template, min(max_prompt_length, _max_positions(module)))
     lengths = np.array([len(p) for p in prompts], dtype=np.int64)
     # budget the prompt plus the tokens to be generated; never 0, so no prompt is left out of the plan
@@ -199,3 +202,37 @@ def generate(model, tokenizer=None, records=None, max_new_tokens: int = 256, *, 
                     answers[i] = tok.decode(out[r, L:], skip_special_tokens=True).strip()
     finally: module.train(was_training)
     return answers
+
+# %% ../nbs/core/20_training.ipynb #56ecb777
+class EpochSubset(torch.utils.data.Dataset):
+    "The current epoch's training examples (`{input_ids, labels}`), always `size` long (cycled when fewer)."
+    def __init__(self, size: int):
+        self.size, self.examples, self.rows = int(size), None, np.empty(0, np.int64)
+    def __len__(self): return self.size
+    def __getitem__(self, i):
+        if self.examples is None: raise RuntimeError("EpochSubset: no subset selected yet (the callback fills it at epoch start)")
+        return self.examples[i % len(self.examples)]
+    def set(self, rows, examples):
+        if not examples: raise ValueError("EpochSubset: the selected records have no trainable assistant token")
+        self.rows, self.examples = np.asarray(rows, np.int64), list(examples)
+
+# %% ../nbs/core/20_training.ipynb #3b648f98
+class DriverCallback(TrainerCallback):
+    """Step an iterative selection method (`datacurate.drivers.Driver`) at every epoch start with the model being
+    trained, and train the epoch on its picks. Use `train_dataset=cb.dataset, data_collator=cb.collator, callbacks=[cb]`."""
+    def __init__(self, driver, tokenizer, *, template=None, max_length: int = 2048, size: int | None = None, path=None):
+        self.driver, self.tokenizer, self.template, self.max_length, self.path = driver, tokenizer, template, max_length, path
+        self.dataset = EpochSubset(size or driver.budget)
+        self.collator = SFTCollator(ensure_pad_token(tokenizer))
+        self.epochs_begun = 0
+        self.subsets: list[np.ndarray] = []  # the rows actually trained on, per epoch
+
+    def on_epoch_begin(self, args, state, control, model=None, **kwargs):
+        d = self.driver
+        if not (self.epochs_begun == 0 and len(d.selection)) and not d.done:
+            d.step(load_model(model, self.tokenizer, model_id="driver-training-model"))  # in memory: no copy, no move
+            if self.path is not None: d.save(self.path)
+        rows = np.asarray(d.train_rows(), np.int64)
+        self.dataset.set(rows, sft_examples(d.records(rows), self.tokenizer, self.template, self.max_length))
+        self.subsets.append(rows)
+        self.epochs_begun += 1

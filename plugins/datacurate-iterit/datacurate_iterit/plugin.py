@@ -5,29 +5,34 @@
 # %% ../../../nbs/plugins/iterit/01_iterit.ipynb #11b4b373
 from __future__ import annotations
 
-import copy
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from datacurate.drivers import Driver, atomic_folder, check_driver, latest_folder
 from datacurate.hookspecs import hookimpl
+from datacurate.kit import eligible_mask as pipeline_mask
+from datacurate.params import Param
 from datacurate.selection import Selection, resolve_budget
-from .greedy import greedy_select, tfidf_features
+from .greedy import STRATEGIES, greedy_select, tfidf_features
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'response_texts', 'ifd_scores', 'eligible_mask', 'select_epoch', 'candidate_pool', 'IterITState', 'IterIT',
-           'register_methods', 'score', 'aggregate', 'refine']
+__all__ = ['DEFAULTS', 'PARAMS', 'response_texts', 'ifd_scores', 'eligible_mask', 'select_epoch', 'candidate_pool', 'IterITState',
+           'IterIT', 'save_iterit', 'load_iterit', 'register_methods', 'score', 'pipeline_eligible', 'aggregate',
+           'refine']
 
 # %% ../../../nbs/plugins/iterit/01_iterit.ipynb #4af66d43
 DEFAULTS = dict(model="smollm2-135m", update_ratio=3.0, gamma=0.1, ngram_range=(1, 3), max_ifd=1.0,
                 system_prompt="You are a helpful assistant.", template=None, max_length=1024,
-                max_tokens_per_batch=None, strategy="incremental", device=None)
+                max_tokens_per_batch=None, strategy="incremental", device=None, epochs=3)
 
 def _params(params: dict | None) -> dict:
     p = dict(DEFAULTS)
-    unknown = set(params or {}) - set(DEFAULTS) - {"budget", "complexity"}
+    unknown = set(params or {}) - set(DEFAULTS) - {"budget", "complexity", "scores", "run_dir"}
     if unknown: raise ValueError(f"iterit: unknown parameter(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     p.update(params or {})
     if not p["update_ratio"] >= 1: raise ValueError(f"iterit: update_ratio must be >= 1, got {p['update_ratio']}")
@@ -135,14 +140,39 @@ class IterITState:
         cols = ["epoch", "rank", "row", "score", "complexity", "diversity"]
         return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 
-class IterIT:
+class IterIT(Driver):
     "IterIT over `pool` with a per-epoch `budget` (count or fraction); see `DEFAULTS` for the parameters."
-    def __init__(self, pool, budget, **params):
-        self.pool, self.params = pool, _params(params)
+    method = "iterit"
+    def __init__(self, pool, budget, seed: int = 0, eligible=None, **params):
+        self.pool, self.params, self.seed = pool, _params(params), int(seed)
+        self.eligible = None if eligible is None or np.asarray(eligible, bool).all() else np.asarray(eligible, bool)
         self.budget = resolve_budget(budget, len(pool))
-        self.messages = _messages(pool)
-        self.texts = response_texts(self.messages)
+        self._messages = _messages(pool)
+        self.texts = response_texts(self._messages)
         self.state: IterITState | None = None
+
+    @classmethod
+    def start(cls, pool, budget, params: dict | None = None, seed: int = 0, scores=None, eligible=None) -> "IterIT":
+        """A new run; with `scores` (precomputed IFD: a DataFrame with an `ifd` column, or an array) epoch 0 is selected now.
+        Rows not `eligible` (e.g. ruled out by an earlier pipeline step) get no IFD, so they are never picked."""
+        d = cls(pool, budget, seed=seed, eligible=eligible, **{k: v for k, v in (params or {}).items() if k in DEFAULTS})
+        if scores is not None: d._epoch0(scores=scores if isinstance(scores, pd.DataFrame) else pd.DataFrame({"ifd": scores}))
+        return d
+
+    def step(self, model) -> Selection:
+        "The next epoch with `model` (its current weights): epoch 0 scores the whole pool, later ones the candidate pool."
+        return self._epoch0(model) if self.state is None else self._next(model)
+
+    @property
+    def selection(self) -> Selection:
+        st = self.state
+        return st.selection if st is not None else Selection(np.empty(0, np.int64), method="iterit", note="no epoch selected yet")
+    @property
+    def done(self) -> bool: return self.state is not None and self.state.epoch >= int(self.params["epochs"]) - 1
+    @property
+    def round(self) -> int: return 0 if self.state is None else self.state.epoch + 1
+    @property
+    def history(self) -> list: return self.state.history if self.state else []
 
     def _score(self, model, rows) -> pd.DataFrame:
         p = self.params
@@ -154,7 +184,7 @@ class IterIT:
         return select_epoch(ifd, [self.texts[i] for i in candidates], candidates, self.budget, gamma=p["gamma"],
                             ngram_range=p["ngram_range"], max_ifd=p["max_ifd"], strategy=p["strategy"], epoch=epoch)
 
-    def start(self, model=None, scores: pd.DataFrame | None = None) -> Selection:
+    def _epoch0(self, model=None, scores: pd.DataFrame | None = None) -> Selection:
         "Epoch 0: IFD of every record under `model` (or precomputed `scores` with an `ifd` column), then the greedy."
         n = len(self.pool)
         t0 = time.perf_counter()
@@ -165,7 +195,9 @@ class IterIT:
             if "ifd" not in scores: raise ValueError("iterit: precomputed scores need an 'ifd' column")
             s = pd.DataFrame({c: scores[c].to_numpy(np.float32) if c in scores else np.full(n, np.nan, np.float32)
                               for c in ("loss_cond", "loss_direct", "ifd")})
-        table = pd.DataFrame({"ifd": s["ifd"].to_numpy(np.float32), "loss_cond": s["loss_cond"].to_numpy(np.float32),
+        ifd = s["ifd"].to_numpy(np.float32).copy()
+        if self.eligible is not None: ifd[~self.eligible] = np.nan
+        table = pd.DataFrame({"ifd": ifd, "loss_cond": s["loss_cond"].to_numpy(np.float32),
                               "loss_direct": s["loss_direct"].to_numpy(np.float32), "scored_epoch": np.zeros(n, np.int64)})
         t1 = time.perf_counter()
         cand = np.arange(n)
@@ -174,10 +206,9 @@ class IterIT:
         self._record(cand, table["ifd"].to_numpy(), sel, t1 - t0, time.perf_counter() - t1)
         return sel
 
-    def step(self, model) -> Selection:
-        "The next epoch: re-score the candidate pool with `model` (its current weights), then the greedy."
+    def _next(self, model) -> Selection:
+        "The next epoch: re-score the candidate pool with `model`, then the greedy."
         st = self.state
-        if st is None: raise RuntimeError("iterit: call start(model) for epoch 0 before step(model)")
         epoch = st.epoch + 1
         size = min(len(self.pool), int(np.ceil(self.params["update_ratio"] * self.budget)))
         t0 = time.perf_counter()
@@ -196,19 +227,123 @@ class IterIT:
         self.state.history.append(dict(epoch=self.state.epoch, candidates=np.asarray(cand), candidate_ifd=np.asarray(ifd_cand),
                                        selection=sel, scoring_seconds=round(score_s, 3), selection_seconds=round(select_s, 3)))
 
-    @property
-    def history(self) -> list: return self.state.history if self.state else []
+    def train_rows(self) -> np.ndarray:
+        "This epoch's picks, filled up to the budget with its other candidates by IFD ascending when fewer are eligible."
+        sel = self.selection
+        rows = sel.indices
+        if self.state is None or len(rows) >= self.budget: return rows
+        h = self.history[-1]
+        cand = h["candidates"]; ifd = self.state.scores["ifd"].to_numpy(np.float64)[cand]
+        rest = cand[~np.isin(cand, rows)]
+        rest = rest[np.lexsort((rest, np.nan_to_num(ifd[~np.isin(cand, rows)], nan=np.inf)))]
+        h["filled"] = rest[:self.budget - len(rows)]
+        return np.concatenate([rows, h["filled"]])
+
+    def save(self, path) -> Path:
+        "Write this epoch under `path` (one folder per epoch, atomically)."
+        return save_iterit(self, path)
+
+    @classmethod
+    def load(cls, path, pool, **options) -> "IterIT | None":
+        "The last epoch saved under `path`, over `pool` (the same records); `options` override saved parameters."
+        return load_iterit(path, pool, **options)
+
+# %% ../../../nbs/plugins/iterit/01_iterit.ipynb #67ba2653
+_SEL_COLS = ("score", "complexity", "diversity")
+
+def _jsonable(v):
+    try: json.dumps(v); return v
+    except TypeError: return repr(v)
+
+def save_iterit(d: IterIT, path) -> Path:
+    "Write the driver's state under `path/epoch_NNN` atomically."
+    st = d.state
+    if st is None: raise ValueError("iterit: nothing to save before the first epoch is selected")
+    final = Path(path) / f"epoch_{st.epoch:03d}"
+    arrays = {f"scores_{c}": st.scores[c].to_numpy() for c in ("ifd", "loss_cond", "loss_direct", "scored_epoch")}
+    if d.eligible is not None: arrays["eligible"] = d.eligible
+    hist = []
+    for i, h in enumerate(st.history):
+        sel = h["selection"]
+        arrays.update({f"h{i}_candidates": h["candidates"], f"h{i}_candidate_ifd": h["candidate_ifd"], f"h{i}_picks": sel.indices,
+                       **{f"h{i}_{c}": sel.info[c].to_numpy() for c in _SEL_COLS}})
+        if "filled" in h: arrays[f"h{i}_filled"] = h["filled"]
+        hist.append(dict(epoch=h["epoch"], note=sel.note, scoring_seconds=h["scoring_seconds"],
+                         selection_seconds=h["selection_seconds"], filled="filled" in h))
+    meta = dict(n=len(d.pool), pool=getattr(d.pool, "fingerprint", None), budget=d.budget, seed=d.seed, epoch=st.epoch,
+                params={k: _jsonable(v) for k, v in d.params.items()}, history=hist)
+    with atomic_folder(final) as tmp:
+        np.savez(tmp / "state.npz", **arrays)
+        (tmp / "state.json").write_text(json.dumps(meta, indent=1))
+    d.path = Path(path)
+    return final
+
+def load_iterit(path, pool, **options) -> IterIT | None:
+    "The last epoch saved under `path`, over `pool`, or None when there is none."
+    f = latest_folder(path, "epoch")
+    if f is None: return None
+    meta = json.loads((f / "state.json").read_text())
+    if len(pool) != meta["n"] or (meta["pool"] and getattr(pool, "fingerprint", None) not in (None, meta["pool"])):
+        raise ValueError(f"{path} holds an IterIT run over another pool ({meta['n']} records, fingerprint {meta['pool']})")
+    params = {**meta["params"], **options}
+    params["ngram_range"] = tuple(params["ngram_range"])
+    with np.load(f / "state.npz") as z:
+        d = IterIT(pool, meta["budget"], seed=meta["seed"], eligible=z["eligible"] if "eligible" in z.files else None, **params)
+        table = pd.DataFrame({c: z[f"scores_{c}"] for c in ("ifd", "loss_cond", "loss_direct", "scored_epoch")})
+        hist = []
+        for i, h in enumerate(meta["history"]):
+            info = pd.DataFrame({c: z[f"h{i}_{c}"] for c in _SEL_COLS}).assign(epoch=h["epoch"])
+            sel = Selection(z[f"h{i}_picks"], method="iterit", info=info, note=h["note"])
+            e = dict(epoch=h["epoch"], candidates=z[f"h{i}_candidates"], candidate_ifd=z[f"h{i}_candidate_ifd"], selection=sel,
+                     scoring_seconds=h["scoring_seconds"], selection_seconds=h["selection_seconds"])
+            if h["filled"]: e["filled"] = z[f"h{i}_filled"]
+            hist.append(e)
+    d.state = IterITState(d.budget, dict(d.params), table, meta["epoch"], hist[-1]["selection"], hist)
+    d.path = Path(path)
+    return d
 
 # %% ../../../nbs/plugins/iterit/01_iterit.ipynb #a2391b87
+PARAMS = [
+    Param("model", object, DEFAULTS["model"], "scoring model of the score stage: a name, a path or a loaded model",
+          stages=("score",)),
+    Param("update_ratio", float, DEFAULTS["update_ratio"], "a later epoch re-scores update_ratio x budget candidates (>= 1)"),
+    Param("gamma", float, DEFAULTS["gamma"], "weight left to an n-gram each time a pick contains it (0: it counts once)"),
+    Param("ngram_range", tuple, DEFAULTS["ngram_range"], "TF-IDF n-gram lengths (min, max)"),
+    Param("max_ifd", float, DEFAULTS["max_ifd"], "eligible: IFD strictly below this"),
+    Param("system_prompt", (str, type(None)), DEFAULTS["system_prompt"], "system turn added to records without one; None: no system turn"),
+    Param("template", object, DEFAULTS["template"], "chat template: None for the tokenizer's, or a datacurate.views template"),
+    Param("max_length", int, DEFAULTS["max_length"], "tokens per scored text; a longer record has no IFD"),
+    Param("max_tokens_per_batch", int, DEFAULTS["max_tokens_per_batch"], "tokens per scoring batch; None: the runner's default"),
+    Param("strategy", str, DEFAULTS["strategy"], "greedy implementation (all give the same picks)", choices=STRATEGIES),
+    Param("device", str, DEFAULTS["device"], "accepted for older recipes; the scoring model is loaded on the default device"),
+    Param("complexity", str, "iterit.score", "score column with the epoch-0 IFD", stages=("aggregate",)),
+    Param("budget", (int, float), None, "records per epoch, a count or a fraction (needed to start)", stages=("refine",)),
+    Param("scores", object, None, "precomputed epoch-0 IFD (DataFrame with 'ifd', or an array); None: scored by the first model",
+          stages=("refine",)),
+    Param("epochs", int, DEFAULTS["epochs"], "epochs the run selects for (then it is done)", stages=("refine",)),
+    Param("run_dir", (str, Path), None, "folder every epoch is saved in, and a run resumes from", stages=("refine",)),
+]
+
+def _filled(stage: str, params) -> dict:
+    "`params` with every declared parameter of `stage` present (the core does this too; a direct call needs it)."
+    out = dict(params or {})
+    for q in PARAMS:
+        if (q.stages is None or stage in q.stages) and q.name not in out: out[q.name] = q.default
+    return out
+
+def _driver_params(p: dict) -> dict: return {k: v for k, v in p.items() if k in DEFAULTS}
+
 @hookimpl
 def register_methods(register):
     register("iterit", stages=("score", "aggregate", "refine"),
-             summary="IterIT: IFD under the model being trained x TF-IDF response diversity, greedy, re-scored every epoch")
+             summary="IterIT: IFD under the model being trained x TF-IDF response diversity, greedy, re-scored every epoch",
+             params=PARAMS)
 
 @hookimpl
 def score(method, pool, params, context):
+    "IFD of every record under the base model, and the initial TF-IDF diversity of the eligible ones."
     if method != "iterit": return None
-    p = _params(params)
+    p = _params(_driver_params(_filled("score", params)))
     s = ifd_scores(_messages(pool), p["model"], system_prompt=p["system_prompt"], template=p["template"],
                    max_length=p["max_length"], max_tokens_per_batch=p["max_tokens_per_batch"],
                    progress=bool(getattr(context, "progress", False)))
@@ -216,29 +351,52 @@ def score(method, pool, params, context):
     div = np.full(len(s), np.nan, dtype=np.float32)
     X, _ = tfidf_features([t for t, k in zip(response_texts(_messages(pool)), ok) if k], ngram_range=p["ngram_range"])
     div[ok] = np.asarray(X.sum(axis=1)).ravel() if X.shape[1] else 0.0
-    return pd.DataFrame({"iterit_ifd": s["ifd"], "iterit_loss_cond": s["loss_cond"],
-                         "iterit_loss_direct": s["loss_direct"], "iterit_diversity": div})
+    scored = np.isfinite(s["ifd"].to_numpy())
+    reason = np.where(scored, "", np.where(s["truncated"].to_numpy(), f"truncated at max_length={p['max_length']}",
+                                           "no answer token to score"))
+    return pd.DataFrame({"score": s["ifd"], "loss_cond": s["loss_cond"], "loss_direct": s["loss_direct"],
+                         "diversity": div, "eligible": scored, "reason": reason})
+
+def pipeline_eligible(context, n: int) -> np.ndarray:
+    "Rows every earlier score step left eligible (AND of their `eligible` columns, as the pipeline's own column)."
+    ok = np.ones(n, bool)
+    for out in (getattr(context, "outputs", None) or {}).values():
+        if isinstance(out, pd.DataFrame) and "eligible" in out.columns and len(out) == n: ok &= out["eligible"].to_numpy(bool)
+    return ok
 
 @hookimpl
 def aggregate(method, scores, budget, pool, params, context):
+    "The epoch-0 greedy (IFD x diversity) on a precomputed IFD column."
     if method != "iterit": return None
-    col = (params or {}).get("complexity", "iterit_ifd")
+    p = _filled("aggregate", params)
+    col = p["complexity"]
     if not isinstance(scores, pd.DataFrame) or col not in scores:
         raise ValueError(f"iterit aggregate needs a {col!r} score column: run p.score('iterit', model=...) first "
                          f"(or name another IFD column with complexity=...)")
-    driver = IterIT(pool, int(budget), **{k: v for k, v in (params or {}).items() if k != "complexity"})
-    sel = driver.start(scores=pd.DataFrame({"ifd": scores[col].to_numpy(np.float32),
-                                            **{c: scores[f"iterit_{c}"] for c in ("loss_cond", "loss_direct")
-                                               if f"iterit_{c}" in scores}}))
-    if context is not None: context.outputs["iterit:driver"] = driver
-    return sel
+    step = col[: -len(".score")] if col.endswith(".score") else None
+    pre = pd.DataFrame({"ifd": scores[col].to_numpy(np.float32),
+                        **{c: scores[f"{step}.{c}"] for c in ("loss_cond", "loss_direct") if f"{step}.{c}" in scores}})
+    return IterIT.start(pool, int(budget), _driver_params(p), seed=getattr(context, "seed", 0), scores=pre,
+                        eligible=pipeline_mask(scores, len(pool))).selection
 
 @hookimpl
 def refine(method, state, model, pool, params, context):
+    "`state=None`: start an IterIT driver (or resume the one saved in `run_dir`); else `state.step(model)`. Returns the driver."
     if method != "iterit": return None
-    driver = state if state is not None else (context.outputs.get("iterit:driver") if context is not None else None)
-    if not isinstance(driver, IterIT):
-        raise ValueError("iterit refine needs the IterIT driver: run p.aggregate('iterit') first, or pass state=IterIT(...)")
-    if model is None: raise ValueError("iterit refine needs the model being trained: p.refine('iterit', model=...)")
-    driver.step(model)
-    return driver
+    p = _filled("refine", params)
+    if state is None:
+        if p["budget"] is None: raise ValueError("the first p.refine('iterit', ...) call needs budget= (records per epoch)")
+        saved = IterIT.load(p["run_dir"], pool) if p["run_dir"] is not None else None
+        if saved is not None: return saved
+        d = IterIT.start(pool, p["budget"], _driver_params(p), seed=getattr(context, "seed", 0), scores=p["scores"],
+                         eligible=pipeline_eligible(context, len(pool)))
+        if p["run_dir"] is not None and d.state is not None: d.save(p["run_dir"])
+        elif p["run_dir"] is not None: d.path = Path(p["run_dir"])
+        return d
+    d = check_driver(state, "iterit")
+    if not isinstance(d, IterIT): raise TypeError(f"iterit refine: state is a {type(d).__name__}, not an IterIT driver")
+    if d.done: return d
+    if model is None: raise ValueError("iterit refine needs the model being trained: p.refine('iterit', state=driver, model=...)")
+    d.step(model)
+    if d.path is not None: d.save(d.path)
+    return d

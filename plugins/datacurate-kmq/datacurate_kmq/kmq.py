@@ -11,7 +11,7 @@ import pandas as pd
 from datacurate.selection import Selection
 
 # %% auto #0
-__all__ = ['cluster_quotas', 'softmax_by_group', 'sample_within_clusters', 'kmq_select', 'plot_selected_share']
+__all__ = ['cluster_quotas', 'softmax_by_group', 'sample_within_clusters', 'check_quality', 'kmq_select', 'plot_selected_share']
 
 # %% ../../../nbs/plugins/kmq/01_kmq.ipynb #2074b6d2
 def cluster_quotas(sizes, budget: int, allocation: str = "equal", weights=None, rng=None) -> np.ndarray:
@@ -84,7 +84,8 @@ def sample_within_clusters(labels, quotas, quality=None, temperature: float = 1.
     take = rank < np.asarray(quotas)[lab_o]
     return rows[order[take]], rank[take]
 
-def _check_quality(quality, n: int, ids=None, name: str = "quality") -> np.ndarray:
+def check_quality(quality, n: int, ids=None, name: str = "quality") -> np.ndarray:
+    "`quality` as n finite float64 values; an error names the first record that is NaN or inf."
     s = np.asarray(quality, dtype=np.float64).reshape(-1)
     if len(s) != n: raise ValueError(f"{name} has {len(s)} values for {n} records")
     bad = ~np.isfinite(s)
@@ -100,7 +101,7 @@ def kmq_select(labels, budget: int, quality=None, *, allocation: str = "equal", 
     n = len(labels)
     if n and labels.min() < 0: raise ValueError(f"record {int(np.argmin(labels))}: cluster label is negative")
     k = int(k if k is not None else (labels.max() + 1 if n else 0))
-    s = None if quality is None else _check_quality(quality, n, ids)
+    s = None if quality is None else check_quality(quality, n, ids)
     elig = np.ones(n, bool) if eligible is None else np.asarray(eligible, bool)
     sizes = np.bincount(labels[elig], minlength=k)
     rng = rng if rng is not None else np.random.default_rng(0)
