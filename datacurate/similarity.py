@@ -397,7 +397,7 @@ def _column(ds, name):
 def query_set(params: dict, pool, seed: int = 0):
     "Resolve the query-set parameters of a query-by-pool method: `(records, tasks or None, eligible or None)`."
     ds = pool.dataset if hasattr(pool, "dataset") else pool
-    task_field = params.get("task_field", "task")
+    task_field = params.get("task_field") or "task"
     given = [k for k in ("queries", "query_rows", "query_where") if params.get(k) is not None]
     if len(given) != 1:
         raise SimilarityError("a query-by-pool method needs exactly one of `queries` (records or a path), "
@@ -424,11 +424,12 @@ def query_set(params: dict, pool, seed: int = 0):
                 mask &= np.isin(np.asarray(vals, dtype=object).astype(str), [str(w) for w in want])
             rows = np.nonzero(mask)[0]
             if params.get("query_n") is not None and len(rows) > int(params["query_n"]):
-                rng = np.random.default_rng([int(params.get("query_seed", seed)), 7])
+                qseed = params.get("query_seed")
+                rng = np.random.default_rng([int(seed if qseed is None else qseed), 7])
                 rows = np.sort(rng.choice(rows, int(params["query_n"]), replace=False))
         if not len(rows): raise SimilarityError(f"{given[0]} selects no pool rows")
         records = ds.select(rows.tolist())
-        if params.get("holdout", True):
+        if params.get("holdout", True) is not False:
             eligible = np.ones(n, bool); eligible[rows] = False
     if len(records) == 0: raise SimilarityError("the query set is empty")
     tv = _column(records, task_field)

@@ -12,19 +12,39 @@ from pathlib import Path
 import numpy as np
 
 from datacurate.hookspecs import hookimpl
+from datacurate.params import Param
 from datacurate.pipeline import data_home
 from datacurate.similarity import QueryScores, open_vectors, query_set, write_vectors
 
 TEXT_FORMAT = "contents-joined-by-newline/v1"
 
 # %% auto #0
-__all__ = ['TEXT_FORMAT', 'register_methods', 'conversation_text', 'load_encoder', 'encode_texts', 'pool_vectors',
+__all__ = ['TEXT_FORMAT', 'PARAMS', 'register_methods', 'conversation_text', 'load_encoder', 'encode_texts', 'pool_vectors',
            'embedding_scores', 'score']
 
 # %% ../../../nbs/plugins/embedding/00_embedding.ipynb #54a1641b
+_QUERY = [Param("queries", object, None, "query records or a path (one of queries, query_rows, query_where)", stages=("score",)),
+          Param("query_rows", object, None, "pool rows used as the query set", stages=("score",)),
+          Param("query_where", dict, None, "a pool filter giving the query set, e.g. {source: 'humaneval'}", stages=("score",)),
+          Param("query_n", int, None, "query_where: sample this many rows (seeded)", stages=("score",)),
+          Param("query_seed", int, None, "the query sample's seed (default: the pipeline's)", stages=("score",)),
+          Param("holdout", bool, True, "query rows taken from the pool are never selected", stages=("score",)),
+          Param("task_field", str, "task", "the field naming each query's task", stages=("score",)),
+          Param("query_source", str, None, "source label for loaded query records", stages=("score",))]
+PARAMS = _QUERY + [
+    Param("model", str, "all-minilm-l6-v2", "a sentence-transformers model: the packaged MiniLM, a path or a hub id"),
+    Param("device", str, None, "where the encoder runs (default: the pipeline's device)"),
+    Param("trust_remote_code", bool, False, "let the encoder run code from its repository"),
+    Param("batch_size", int, 64, "texts per encoder batch"),
+    Param("query_prefix", str, "", "text put before every query (e.g. 'query: ')"),
+    Param("pool_prefix", str, "", "text put before every pool record"),
+    Param("chunk_rows", int, 8192, "pool rows embedded and written per chunk"),
+    Param("cache", bool, True, "keep the pool vectors on disk and reuse them"),
+]
+
 @hookimpl
 def register_methods(register):
-    register("embedding", stages=("score",),
+    register("embedding", stages=("score",), params=PARAMS,
              summary="sentence-transformers embeddings of pool and query set (cosine); aggregate with rr_query etc.")
 
 # %% ../../../nbs/plugins/embedding/00_embedding.ipynb #c45c8a33
@@ -91,12 +111,16 @@ def pool_vectors(pool, model, fingerprint: str, prefix: str = "", batch_size: in
     return open_vectors(path), {"computed": n, "from_cache": 0, "path": str(path)}
 
 # %% ../../../nbs/plugins/embedding/00_embedding.ipynb #a47c825d
-def embedding_scores(pool, params: dict, seed: int = 0, device: str | None = None) -> QueryScores:
-    "Embed pool and query set; a cosine `QueryScores` for the aggregate methods."
+def embedding_scores(pool, params: dict, seed: int = 0, device: str | None = None):
+    "Embed pool and query set: a cosine `QueryScores` for the aggregate methods; without a query set, the (n, d) pool vectors."
     model, fp = load_encoder(params.get("model", "all-minilm-l6-v2"), params.get("device", device),
                              params.get("trust_remote_code", False))
-    records, tasks, eligible = query_set(params, pool, seed)
     bs = int(params.get("batch_size", 64))
+    if all(params.get(k) is None for k in ("queries", "query_rows", "query_where")):  # vectors only, e.g. to cluster
+        pv, stats = pool_vectors(pool, model, fp, params.get("pool_prefix", ""), bs, int(params.get("chunk_rows", 8192)),
+                                 params.get("cache", True))
+        return pv
+    records, tasks, eligible = query_set(params, pool, seed)
     qv = encode_texts(model, [params.get("query_prefix", "") + conversation_text(m) for m in records["messages"]], bs)
     pv, stats = pool_vectors(pool, model, fp, params.get("pool_prefix", ""), bs, int(params.get("chunk_rows", 8192)),
                              params.get("cache", True))

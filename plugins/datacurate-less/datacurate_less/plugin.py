@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from datacurate.hookspecs import hookimpl
+from datacurate.params import Param
 from datacurate.selection import Selection
 from datacurate.similarity import QueryScores
 
 # %% auto #0
-__all__ = ['RULES', 'DEFAULTS', 'checkpoint_weights', 'less_vectors', 'influence', 'less_selection', 'register_methods',
+__all__ = ['RULES', 'DEFAULTS', 'PARAMS', 'checkpoint_weights', 'less_vectors', 'influence', 'less_selection', 'register_methods',
            'less_scores', 'score', 'aggregate']
 
 # %% ../../../nbs/plugins/less/04_less.ipynb #0f527785
@@ -79,12 +80,29 @@ DEFAULTS = dict(model="smollm2-135m", max_length=2048, truncation="right", templ
                 proj_dim=8192, proj_seed=0, batch_tokens=4096, max_batch=16, chunk_size=None, flush_rows=256,
                 eps_inside_sqrt=True, rule="task_mean_max", device=None, dtype=None, warmup_dir=None)
 
+def _ptype(v):
+    return object if v is None or isinstance(v, tuple) else float if isinstance(v, float) else type(v)
+
+_QUERY = [Param("queries", object, None, "query records or a path (one of queries, query_rows, query_where)", stages=("score",)),
+          Param("query_rows", object, None, "pool rows used as the query set", stages=("score",)),
+          Param("query_where", dict, None, "a pool filter giving the query set, e.g. {source: 'humaneval'}", stages=("score",)),
+          Param("query_n", int, None, "query_where: sample this many rows (seeded)", stages=("score",)),
+          Param("query_seed", int, None, "the query sample's seed (default: the pipeline's)", stages=("score",)),
+          Param("holdout", bool, True, "query rows taken from the pool are never selected", stages=("score",)),
+          Param("task_field", str, "task", "the field naming each query's task", stages=("score",)),
+          Param("query_source", str, None, "source label for loaded query records", stages=("score",)),
+          Param("cache", object, True, "the feature cache: True (default root), False, or a folder", stages=("score",))]
+PARAMS = [Param(k, _ptype(v), v, "see the LESS section of the tutorial", stages=("score",)) for k, v in DEFAULTS.items() if k != "rule"] + _QUERY + [
+    Param("rule", str, "task_mean_max", "how per-query influences reduce", choices=RULES),
+    Param("scores_from", str, None, "the less score step to read (default: the only query-by-pool step)", stages=("aggregate",))]
+
 @hookimpl
 def register_methods(register):
-    register("less", stages=("score", "aggregate"),
+    register("less", stages=("score", "aggregate"), params=PARAMS,
              summary="LESS: LoRA warm-up, Adam-preconditioned projected per-example gradients, lr-weighted cosine to a query set")
 
 def _settings(params) -> dict:
+    params = {k: v for k, v in params.items() if k not in ("rule_aggregate", "scores_from")}
     unknown = sorted(set(params) - set(DEFAULTS) - {"queries", "query_rows", "query_where", "query_n", "query_seed",
                                                      "holdout", "task_field", "query_source", "cache"})
     if unknown: raise ValueError(f"less: unknown parameter(s) {unknown}; known: {sorted(DEFAULTS)} and the query-set parameters")
@@ -167,7 +185,6 @@ def score(method, pool, params, context):
 @hookimpl
 def aggregate(method, scores, budget, pool, params, context):
     if method != "less": return None
-    if not isinstance(scores, QueryScores):
-        raise TypeError("less: aggregate needs the QueryScores of a `less` score step (run pipeline.score('less', ...) first)")
-    rule = params.get("rule", scores.meta.get("rule", "task_mean_max"))
-    return less_selection(scores, budget, rule)
+    from datacurate.kit import query_scores
+    qs = query_scores(context, scores, params.get("scores_from"), needed_by="less aggregate")
+    return less_selection(qs, budget, params.get("rule") or qs.meta.get("rule", "task_mean_max"))
