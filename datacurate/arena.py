@@ -179,11 +179,17 @@ class Arm:
                                  "selection, so an arm holds score, cluster and aggregate steps only")
             try: get_method(s.method, s.stage)
             except Exception as e: raise ArenaError(f"{where}: {e}") from None
+            if "@tests" in [v for v in s.params.values() if isinstance(v, str)] and s.method != "decontam":
+                raise ArenaError(f"{where}: field 'params': '@tests' (the test parts) may only be given to a decontam step; "
+                                 "no selection parameter may see or be tuned on a test part")
             check = _check_step()
             if check is not None:
-                params = {k: v for k, v in s.params.items() if not (isinstance(v, str) and v.startswith("@"))}
+                stand_in = {"@tests": {}, "@queries": [], "@base": "base"}
+                params = {k: stand_in.get(v, v) if isinstance(v, str) else v for k, v in s.params.items()}
                 try: check(s.stage, s.method, params)
-                except Exception as e: raise ArenaError(f"{where}: field 'params': {e}") from None
+                except Exception as e:
+                    injected = s.stage == "score" and getattr(e, "param", None) in ("model", "queries") and "missing" in str(e)
+                    if not injected: raise ArenaError(f"{where}: field 'params': {e}") from None
 
     def spec(self) -> list:
         "The steps as plain data (what the content key and the manifest hold)."
@@ -514,6 +520,7 @@ def step_params(step: Step, lm, tasks) -> dict:
     for k, v in list(p.items()):
         if isinstance(v, str) and v == "@base": p[k] = lm
         elif isinstance(v, str) and v == "@queries": p[k] = query_records(tasks)
+        elif isinstance(v, str) and v == "@tests" and step.method == "decontam": p[k] = {t.name: t.test for t in tasks}
     if step.stage == "score":
         if step.method in MODEL_METHODS and "model" not in p: p["model"] = lm
         if step.method in TARGET_AWARE and not any(k in p for k in ("queries", "query_rows", "query_where")):

@@ -71,7 +71,7 @@ def _arms():
     ]
     from datacurate.plugins import methods
     if "decontam" in methods():
-        arms.append({"name": "decontam+random", "steps": [s("decontam", tests="@tests"), g("random")]})
+        arms.append({"name": "decontam+random", "steps": [s("decontam", tests="@tests", embedding=True, embed_threshold=0.9), g("random")]})
     for a in arms: a["seeds"] = [0]
     return arms
 
