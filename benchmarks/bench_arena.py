@@ -38,13 +38,13 @@ def forward_tokens_per_s(lm, records, max_length=256) -> dict:
     return dict(records=len(records), tokens=tokens, seconds=round(s, 2), tokens_per_s=round(tokens / s, 1))
 
 
-def demo(threads: int, command: str):
+def demo(threads: int, command: str, config: str = "docs/arena/demo.toml"):
     import pandas as pd
     from datacurate.arena import demo_tasks, from_toml
     data = ROOT / "runs" / "arena-demo" / "data"
     demo_tasks(data, tasks=("freshqa", "cyberseceval"), n_query=4, n_test=10, seed=0)
     t0 = time.perf_counter()
-    a = from_toml(ROOT / "docs" / "arena" / "demo.toml")
+    a = from_toml(ROOT / config)
     print(a, flush=True)
     rep = a.run()
     wall = time.perf_counter() - t0
@@ -105,9 +105,12 @@ if __name__ == "__main__":
     ap.add_argument("--demo", action="store_true")
     ap.add_argument("--pool", type=int, default=400)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--config", default="docs/arena/demo.toml")
     args = ap.parse_args()
     import torch
     torch.set_num_threads(args.threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if args.demo: demo(args.threads, "python benchmarks/bench_arena.py --demo --threads " + str(args.threads))
+    if args.demo:
+        cmd = f"python benchmarks/bench_arena.py --demo --threads {args.threads}"
+        demo(args.threads, cmd + (f" --config {args.config}" if args.config != "docs/arena/demo.toml" else ""), args.config)
     else: tiny(args.pool, args.threads)
