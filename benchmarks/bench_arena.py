@@ -42,7 +42,7 @@ def demo(threads: int, command: str, config: str = "docs/arena/demo.toml"):
     import pandas as pd
     from datacurate.arena import demo_tasks, from_toml
     data = ROOT / "runs" / "arena-demo" / "data"
-    demo_tasks(data, tasks=("freshqa", "cyberseceval"), n_query=4, n_test=10, seed=0)
+    demo_tasks(data, tasks=("freshqa", "cyberseceval"), n_query=2, n_test=6, seed=0)
     t0 = time.perf_counter()
     a = from_toml(ROOT / config)
     print(a, flush=True)
