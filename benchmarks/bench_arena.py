@@ -42,7 +42,8 @@ def demo(threads: int, command: str, config: str = "docs/arena/demo.toml"):
     import pandas as pd
     from datacurate.arena import demo_tasks, from_toml
     data = ROOT / "runs" / "arena-demo" / "data"
-    demo_tasks(data, tasks=("freshqa", "cyberseceval"), n_query=2, n_test=6, seed=0)
+    if not (data / "cyberseceval_test.jsonl").exists():  # built once: rewriting the files would change the pool fingerprint
+        demo_tasks(data, tasks=("freshqa", "cyberseceval"), n_query=2, n_test=6, seed=0)
     t0 = time.perf_counter()
     a = from_toml(ROOT / config)
     print(a, flush=True)
@@ -64,6 +65,40 @@ def demo(threads: int, command: str, config: str = "docs/arena/demo.toml"):
     (dest / "machine.json").write_text(json.dumps(info, indent=1, default=str))
     print(rep.markdown_table())
     print(costs.to_string())
+    print(json.dumps(info, indent=1, default=str))
+
+
+def report_only(config: str, command: str, threads: int, started: str | None):
+    "Report from the cells a demo run has stored so far (a run stopped before its end): marked partial."
+    from datacurate.arena import from_toml
+    from datacurate.arena_report import build_report
+    a = from_toml(ROOT / config, progress=False)
+    a.prepare()
+    runs = [a.run_base()]
+    missing = []
+    for c in a.cells():
+        p = a.output / "cells" / f"{a.cell_key(a.arm(c[0]), c[1], c[2])}.json"
+        if p.exists(): runs.append(json.loads(p.read_text()))
+        else: missing.append(c)
+    a.runs = runs
+    files = sorted((a.output / "cells").glob("*.json"), key=lambda p: p.stat().st_mtime)
+    first = (a.output / "selections").stat().st_mtime
+    wall = files[-1].stat().st_mtime - first if files else None
+    a.timings = dict(wall_s=round(wall, 1) if wall else None)
+    rep = build_report(a, runs, command=command)
+    costs = rep.costs
+    train_tps = float((costs.train_tokens * costs.seeds).sum() / (costs.train_s * costs.seeds).sum())
+    fwd = forward_tokens_per_s(a.lm, a.pool.dataset.select(range(min(8, len(a.pool)))).to_list())
+    info = dict(command=command, machine=rep.manifest["machine"], wall_s=a.timings["wall_s"], threads=threads,
+                partial=bool(missing), missing_cells=[list(c) for c in missing], cells=len(runs), pool=len(a.pool),
+                train_tokens_per_s=round(train_tps, 1), runner_forward=fwd, peak_rss_mib=None,
+                phases=dict(select_s=round(float((costs.select_s * costs.seeds).sum()), 1),
+                            train_s=round(float((costs.train_s * costs.seeds).sum()), 1),
+                            eval_s=round(float((costs.eval_s * costs.seeds).sum()), 1)))
+    dest = ROOT / "docs" / "arena"
+    for f in ("results.parquet", "runs.parquet", "costs.parquet", "report.md", "plot.png", "arena.json"):
+        shutil.copy2(rep.path / f, dest / f)
+    (dest / "machine.json").write_text(json.dumps(info, indent=1, default=str))
     print(json.dumps(info, indent=1, default=str))
 
 
@@ -106,11 +141,14 @@ if __name__ == "__main__":
     ap.add_argument("--pool", type=int, default=400)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--config", default="docs/arena/demo.toml")
+    ap.add_argument("--report-only", action="store_true", help="report the cells stored so far (a stopped run)")
     args = ap.parse_args()
     import torch
     torch.set_num_threads(args.threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if args.demo:
+    if args.report_only:
+        report_only(args.config, f"python benchmarks/bench_arena.py --demo --threads {args.threads}", args.threads, None)
+    elif args.demo:
         cmd = f"python benchmarks/bench_arena.py --demo --threads {args.threads}"
         demo(args.threads, cmd + (f" --config {args.config}" if args.config != "docs/arena/demo.toml" else ""), args.config)
     else: tiny(args.pool, args.threads)
