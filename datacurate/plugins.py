@@ -8,6 +8,7 @@ Docs: https://datacurate.github.io/datacurate/plugins.html.md"""
 from __future__ import annotations
 
 import importlib.metadata as importlib_metadata
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -15,19 +16,19 @@ import pandas as pd
 import pluggy
 
 from . import hookspecs
+from .errors import ParameterError, PluginError
 from .hookspecs import PROJECT_NAME, STAGES
+from .params import Param, resolve_params
 
 ENTRY_POINT_GROUP = "datacurate"
+LOAD_PLUGINS_ENV = "DATACURATE_LOAD_PLUGINS"
 
 # %% auto #0
-__all__ = ['ENTRY_POINT_GROUP', 'PluginError', 'DuplicateMethodError', 'UnknownMethodError', 'PluginLoadWarning', 'MethodInfo',
-           'load_entry_points', 'plugin_manager', 'reload_plugins', 'methods', 'get_method', 'register_plugin',
-           'unregister_plugin', 'list_plugins', 'call_stage']
+__all__ = ['ENTRY_POINT_GROUP', 'LOAD_PLUGINS_ENV', 'DuplicateMethodError', 'UnknownMethodError', 'PluginLoadWarning',
+           'MethodInfo', 'load_entry_points', 'plugin_manager', 'reload_plugins', 'methods', 'get_method', 'check_step',
+           'register_plugin', 'unregister_plugin', 'list_plugins', 'call_stage']
 
 # %% ../nbs/core/01_plugins.ipynb #968b1f7b
-class PluginError(Exception):
-    "A plugin is missing, inconsistent or misbehaving."
-
 class DuplicateMethodError(PluginError):
     "Two plugins claim the same method name."
 
@@ -40,13 +41,14 @@ class PluginLoadWarning(UserWarning):
 
 @dataclass(frozen=True)
 class MethodInfo:
-    "A selection method as announced by its plugin."
+    "A selection method as announced by its plugin; `params` is None for a method that declares none (unchecked)."
     name: str
     stages: tuple
     summary: str
     plugin: str
     distribution: str | None = None
     version: str | None = None
+    params: tuple | None = None
 
 # %% ../nbs/core/01_plugins.ipynb #1547ded6
 _manager: pluggy.PluginManager | None = None
@@ -57,14 +59,22 @@ def _new_manager() -> pluggy.PluginManager:
     pm.add_hookspecs(hookspecs)
     return pm
 
+def _wanted(ep, dist_name) -> bool:
+    "Whether `DATACURATE_LOAD_PLUGINS` (comma-separated entry-point or distribution names; unset: all) admits `ep`."
+    spec = os.environ.get(LOAD_PLUGINS_ENV)
+    if spec is None: return True
+    names = {s.strip() for s in spec.split(",") if s.strip()}
+    return ep.name in names or (dist_name is not None and dist_name in names)
+
 def load_entry_points(pm: pluggy.PluginManager, entry_points=None) -> list[str]:
-    "Register every plugin of the `datacurate` entry-point group in `pm`; warn about (and skip) those that fail."
+    "Register the plugins of the `datacurate` entry-point group in `pm` (those `DATACURATE_LOAD_PLUGINS` names, if set)."
     loaded = []
     eps = importlib_metadata.entry_points(group=ENTRY_POINT_GROUP) if entry_points is None else entry_points
     for ep in eps:
         if pm.has_plugin(ep.name) or pm.is_blocked(ep.name): continue
         dist = getattr(ep, "dist", None)
         dist_name, dist_version = (dist.name, dist.version) if dist is not None else (None, None)
+        if not _wanted(ep, dist_name): continue
         try:
             pm.register(ep.load(), name=ep.name)
         except Exception as e:  # a broken plugin must not take the others down
@@ -91,13 +101,29 @@ def reload_plugins() -> pluggy.PluginManager:
     return plugin_manager()
 
 # %% ../nbs/core/01_plugins.ipynb #b8137c62
+def _is_wrapper(impl) -> bool: return bool(getattr(impl, "hookwrapper", False) or getattr(impl, "wrapper", False))
+
 def _implemented_stages(pm, plugin_name) -> set[str]:
-    return {s for s in STAGES if any(i.plugin_name == plugin_name for i in getattr(pm.hook, s).get_hookimpls())}
+    return {s for s in STAGES if any(i.plugin_name == plugin_name and not _is_wrapper(i) for i in getattr(pm.hook, s).get_hookimpls())}
 
 def _describe(info_or_plugin) -> str:
     name = info_or_plugin.plugin if isinstance(info_or_plugin, MethodInfo) else info_or_plugin
     dist, ver = _distributions.get(name, (None, None))
     return f"plugin {name!r} ({dist} {ver})" if dist else f"plugin {name!r} (registered in this process)"
+
+def _check_declared(params, name, stages, plugin) -> tuple | None:
+    if params is None: return None
+    params = tuple(params)
+    bad = [p for p in params if not isinstance(p, Param)]
+    if bad: raise PluginError(f"{_describe(plugin)}: method {name!r} declares params that are not datacurate.params.Param: {bad[:3]}")
+    seen = set()
+    for p in params:
+        if p.stages is not None and not set(p.stages) <= set(stages):
+            raise PluginError(f"{_describe(plugin)}: parameter {p.name!r} of {name!r} names stage(s) {p.stages} the method lacks ({stages})")
+        key = (p.name, p.stages)
+        if key in seen: raise PluginError(f"{_describe(plugin)}: method {name!r} declares parameter {p.name!r} twice")
+        seen.add(key)
+    return params
 
 def methods(pm: pluggy.PluginManager | None = None) -> dict[str, MethodInfo]:
     "Every registered method by name. Raises `DuplicateMethodError` if two plugins claim one name."
@@ -107,7 +133,7 @@ def methods(pm: pluggy.PluginManager | None = None) -> dict[str, MethodInfo]:
         plugin_name = impl.plugin_name
         implemented = _implemented_stages(pm, plugin_name)
 
-        def register(name: str, stages=(), summary: str = "", _plugin=plugin_name, _implemented=implemented):
+        def register(name: str, stages=(), summary: str = "", params=None, _plugin=plugin_name, _implemented=implemented):
             stages = (stages,) if isinstance(stages, str) else tuple(stages)
             if not isinstance(name, str) or not name: raise PluginError(f"{_describe(_plugin)} registered a method without a name")
             unknown = [s for s in stages if s not in STAGES]
@@ -119,7 +145,7 @@ def methods(pm: pluggy.PluginManager | None = None) -> dict[str, MethodInfo]:
                                            f"{_describe(_plugin)}. Uninstall one, or unregister it with "
                                            f"datacurate.plugins.unregister_plugin(name).")
             dist, ver = _distributions.get(_plugin, (None, None))
-            found[name] = MethodInfo(name, stages, summary, _plugin, dist, ver)
+            found[name] = MethodInfo(name, stages, summary, _plugin, dist, ver, _check_declared(params, name, stages, _plugin))
 
         impl.function(register)
     return found
@@ -128,12 +154,20 @@ def get_method(name: str, stage: str | None = None) -> MethodInfo:
     "The `MethodInfo` for `name`, checking that it implements `stage` when given."
     registry = methods()
     if name not in registry:
-        raise UnknownMethodError(f"no installed plugin provides method {name!r}; available: {sorted(registry)}. "
+        import difflib
+        close = difflib.get_close_matches(name, list(registry), n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise UnknownMethodError(f"no installed plugin provides method {name!r}.{hint} Available: {sorted(registry)}. "
                                  f"`datacurate plugins` lists them.")
     info = registry[name]
     if stage is not None and stage not in info.stages:
         raise PluginError(f"method {name!r} ({_describe(info)}) does not implement stage {stage!r}; it implements {info.stages}")
     return info
+
+def check_step(stage: str, method: str, params: dict | None = None) -> dict:
+    "Validate a step before any work: the method exists, has `stage`, and `params` fit its declaration. Returns them resolved."
+    info = get_method(method, stage)
+    return resolve_params(method, stage, info.params, dict(params or {}))
 
 # %% ../nbs/core/01_plugins.ipynb #5e392d93
 def register_plugin(plugin, name: str | None = None) -> str:
@@ -164,10 +198,17 @@ def list_plugins() -> pd.DataFrame:
 
 # %% ../nbs/core/01_plugins.ipynb #33c42375
 def call_stage(stage: str, method: str, **kwargs):
-    "Run `stage` of `method` with the hook arguments in `kwargs`; a plugin returning nothing is an error."
+    """Run `stage` of `method`: its parameters are checked and completed with their defaults, then only the plugin that
+    owns the method answers; wrappers (`@hookimpl(wrapper=True)`) of any plugin wrap the call. Returning nothing is an error."""
     info = get_method(method, stage)
+    kwargs["params"] = resolve_params(method, stage, info.params, dict(kwargs.get("params") or {}))
+    if kwargs.get("context") is None:
+        from datacurate.pipeline import Context
+        kwargs["context"] = Context()
     pm = plugin_manager()
-    others = [p for p in pm.get_plugins() if pm.get_name(p) != info.plugin]
+    hook = getattr(pm.hook, stage)
+    answering = {i.plugin_name for i in hook.get_hookimpls() if not _is_wrapper(i)}
+    others = [p for p in pm.get_plugins() if pm.get_name(p) != info.plugin and pm.get_name(p) in answering]
     result = pm.subset_hook_caller(stage, remove_plugins=others)(method=method, **kwargs)
     if result is None:
         raise PluginError(f"{_describe(info)} returned nothing from stage {stage!r} for method {method!r}")
