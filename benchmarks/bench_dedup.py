@@ -5,7 +5,7 @@ SemDeDup (10k, 100k vectors; 1M with --semdedup-sizes).
 
 Every size runs in a fresh subprocess, so "peak RSS" is that run's own maximum resident set (pool generation
 included; the Arrow pool is memory-mapped from disk). Records are short synthetic conversations (a 12-word question,
-a 20-40-word answer from a 50k-word vocabulary) with 5% planted near-duplicates (one word changed); SemDeDup runs
+a 20-40-word answer from a 50k-word vocabulary) with 5% planted near-duplicates (one word appended); SemDeDup runs
 on synthetic 384-dim vectors (clusters of paraphrase-like points, 5% near copies) memory-mapped from disk.
 """
 import argparse
@@ -31,7 +31,7 @@ def make_pool(n, folder, seed=0):
     n_near = n // 20
     src = gen.integers(0, n - n_near, n_near)
     for k, s in enumerate(src):
-        w = answers[s].split(" "); w[int(gen.integers(len(w)))] = "changed"; answers[n - n_near + k] = " ".join(w)
+        answers[n - n_near + k] = answers[s] + " changed"  # one extra word: Jaccard (k-1)/(k+1) >= 0.95 with k shingles
     questions = [" ".join(vocab[gen.integers(0, 50_000, 12)]) for _ in range(n)]
     for k, s in enumerate(src): questions[n - n_near + k] = questions[s]
     role = pa.array(["user", "assistant"] * n)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import datacurate_dedup.plugin as dd
-from datacurate.schema import RecordError
+from datacurate.errors import RecordError
 from datacurate_dedup.plugin import greedy_filter, minhash_dedup, semdedup, unit_rows
 
 WORDS = [f"w{i}" for i in range(5000)]

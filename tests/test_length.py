@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from datacurate.models import tiny_tokenizer
-from datacurate.schema import RecordError
+from datacurate.errors import RecordError
 from datacurate_length.plugin import length_scores, top_by_score
 
 RECS = [

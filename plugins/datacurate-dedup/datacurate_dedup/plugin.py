@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -15,28 +16,57 @@ import pyarrow.compute as pc
 
 from datacurate.hookspecs import hookimpl
 from datacurate.pipeline import data_home
-from datacurate.schema import RecordError
+from datacurate.errors import RecordError
+from datacurate.params import Param
 
 KEEP_RULES = ("first", "longest", "hard", "easy", "random")
 SPILL_BYTES = 64 << 20  # signatures beyond this go to a memory-mapped scratch file
 
 # %% auto #0
-__all__ = ['KEEP_RULES', 'SPILL_BYTES', 'register_methods', 'record_chunks', 'record_ids', 'chunk_words', 'shingle_hashes',
-           'hash_params', 'minhash_signatures', 'lsh_params', 'band_keys', 'candidate_pairs', 'verified_edges',
-           'components', 'priority', 'group_duplicates', 'dedup_table', 'minhash_dedup', 'unit_rows', 'greedy_filter',
-           'spherical_kmeans', 'semdedup', 'keep_values', 'score']
+__all__ = ['KEEP_RULES', 'SPILL_BYTES', 'MINHASH_PARAMS', 'SEMDEDUP_PARAMS', 'register_methods', 'record_chunks', 'record_ids',
+           'chunk_words', 'shingle_hashes', 'hash_params', 'minhash_signatures', 'lsh_params', 'band_keys',
+           'candidate_pairs', 'verified_edges', 'components', 'priority', 'group_duplicates', 'dedup_table',
+           'minhash_dedup', 'unit_rows', 'greedy_filter', 'spherical_kmeans', 'semdedup', 'keep_values', 'score']
 
 # %% ../../../nbs/plugins/dedup/00_dedup.ipynb #9d87db87
+_KEEP = [Param("keep_by", object, None, "score column ('length.score') or values: the best of a group is kept"),
+         Param("keep_descending", bool, True, "True: the highest keep_by value is kept")]
+MINHASH_PARAMS = [
+    Param("threshold", float, 0.8, "estimated Jaccard similarity at or above which two records are near-duplicates"),
+    Param("num_perm", int, 128, "MinHash hash functions (signature length)"),
+    Param("ngram", int, 5, "words per shingle"),
+    Param("normalize", bool, True, "lower-case and strip punctuation before shingling"),
+    Param("keep", str, "first", "which record of a group is kept when keep_by is not given", choices=("first", "longest", "random")),
+    *_KEEP,
+    Param("hash_seed", int, 1, "seed of the hash functions"),
+    Param("weights", (tuple, list), (0.1, 0.9), "false-positive / false-negative weights for the band choice"),
+    Param("chunk_rows", int, 8192, "records hashed per chunk"),
+]
+SEMDEDUP_PARAMS = [
+    Param("threshold", float, 0.95, "cosine above which a record duplicates a kept record of its cluster"),
+    Param("vectors", object, None, "(records, dim) embeddings to use instead of encoding the pool"),
+    Param("model", str, "all-minilm-l6-v2", "sentence-transformers encoder (the embedding plugin's load_encoder)"),
+    Param("clusters", int, None, "k-means clusters (None: one per 100 records)"),
+    Param("keep", str, "hard", "which record of a group is kept when keep_by is not given", choices=KEEP_RULES),
+    *_KEEP,
+    Param("niter", int, 20, "k-means iterations"),
+    Param("device", str, None, "encoder device (None: the pipeline's)"),
+    Param("batch_size", int, 64, "encoder batch size"),
+]
+
 @hookimpl
 def register_methods(register):
-    register("minhash", stages=("score",),
+    register("minhash", stages=("score",), params=MINHASH_PARAMS,
              summary="near-duplicates by MinHash LSH over word n-grams; duplicates ineligible ('duplicate of <id>')")
-    register("semdedup", stages=("score",),
+    register("semdedup", stages=("score",), params=SEMDEDUP_PARAMS,
              summary="SemDeDup: k-means on cached embeddings, in-cluster cosine above a threshold; duplicates ineligible")
 
 # %% ../../../nbs/plugins/dedup/00_dedup.ipynb #6fe7b3ef
 def _where(i: int, rid) -> str:
     return f"record {i}" + (f" (id {rid!r})" if rid is not None else "")
+
+def _bad(where: str, field: str, message: str) -> RecordError:
+    return RecordError(f"{where}: field {field!r}: {message}", record=where, field=field)
 
 _MSG_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 
@@ -44,12 +74,12 @@ def _check_records(records: list, offset: int) -> pa.Table:
     for i, r in enumerate(records):
         rid = r.get("id") if isinstance(r, dict) else None
         if not isinstance(r, dict) or not isinstance(r.get("messages"), (list, tuple)):
-            raise RecordError(_where(i + offset, rid), "messages", "must be a list of {role, content} messages")
+            raise _bad(_where(i + offset, rid), "messages", "must be a list of {role, content} messages")
         for k, m in enumerate(r["messages"]):
             if not isinstance(m, dict) or not isinstance(m.get("content"), str):
-                raise RecordError(_where(i + offset, rid), f"messages[{k}].content",
+                raise _bad(_where(i + offset, rid), f"messages[{k}].content",
                                   f"must be a string, got {type(m.get('content') if isinstance(m, dict) else m).__name__}")
-            if not isinstance(m.get("role"), str): raise RecordError(_where(i + offset, rid), f"messages[{k}].role", "must be a string")
+            if not isinstance(m.get("role"), str): raise _bad(_where(i + offset, rid), f"messages[{k}].role", "must be a string")
     ids = [str(r.get("id", i + offset)) for i, r in enumerate(records)]
     msgs = pa.array([[{"role": m["role"], "content": m["content"]} for m in r["messages"]] for r in records], _MSG_TYPE)
     return pa.table({"id": pa.array(ids, pa.string()), "messages": msgs})
@@ -118,14 +148,20 @@ def minhash_signatures(hashes: np.ndarray, rows: np.ndarray, n: int, a: np.ndarr
     sig = np.full((n, P), np.iinfo(np.uint32).max, np.uint32)
     if not len(hashes): return sig
     starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    step = max(1, block // max(len(hashes), 1))
+    S = len(hashes)
+    step = max(1, min(P, block // S))
+    buf = np.empty((step, S), np.uint64)  # one block of hash functions x all shingles, reused in place
     with np.errstate(over="ignore"):
         for p in range(0, P, step):
-            v = ((hashes[:, None] * a[None, p:p + step] + b[None, p:p + step]) >> np.uint64(32)).astype(np.uint32)
-            sig[rows[starts], p:p + step] = np.minimum.reduceat(v, starts, axis=0)
+            q = min(P, p + step); v = buf[:q - p]
+            np.multiply(a[p:q, None], hashes[None, :], out=v)
+            np.add(v, b[p:q, None], out=v)
+            np.right_shift(v, np.uint64(32), out=v)
+            sig[rows[starts], p:q] = np.minimum.reduceat(v, starts, axis=1).T
     return sig
 
 # %% ../../../nbs/plugins/dedup/00_dedup.ipynb #3def498b
+@lru_cache(maxsize=32)
 def lsh_params(threshold: float, num_perm: int, weights=(0.1, 0.9)) -> tuple[int, int]:
     "`(bands, rows)` for `threshold` and `num_perm`: what datasketch's `MinHashLSH` chooses for these FP/FN weights."
     from datasketch import MinHashLSH
@@ -244,7 +280,7 @@ def minhash_dedup(records, threshold: float = 0.8, num_perm: int = 128, ngram: i
     try:
         n = len(ids)
         valid = ~(np.asarray(sig[:, 0]) == np.iinfo(np.uint32).max) if n else np.zeros(0, bool)  # no words: never a duplicate
-        bands, r = lsh_params(threshold, num_perm, weights)
+        bands, r = lsh_params(float(threshold), int(num_perm), tuple(float(w) for w in weights))
         u, v, j = verified_edges(sig, bands, r, threshold, valid)
         labels = components(n, u, v)
         rank = priority(n, keep, keep_by, keep_descending, np.concatenate(lengths) if lengths else None,
@@ -337,7 +373,7 @@ def _check_vectors(X, ids):
         bad = ~np.isfinite(np.asarray(X[s:s + (1 << 16)])).all(1)
         if bad.any():
             i = s + int(np.flatnonzero(bad)[0])
-            raise RecordError(_where(i, str(ids[i]) if i < len(ids) else None), "embedding", "vector is not finite (NaN or inf)")
+            raise _bad(_where(i, str(ids[i]) if i < len(ids) else None), "embedding", "vector is not finite (NaN or inf)")
 
 def semdedup(records, vectors=None, model: str = "all-minilm-l6-v2", threshold: float = 0.95, clusters: int | None = None,
              keep: str = "hard", keep_by=None, keep_descending: bool = True, seed: int = 0, niter: int = 20,
@@ -398,5 +434,5 @@ def score(method, pool, params, context):
                              int(params.get("chunk_rows", 8192)), tuple(params.get("weights", (0.1, 0.9))))
     return semdedup(pool, params.get("vectors"), params.get("model", "all-minilm-l6-v2"), float(params.get("threshold", 0.95)),
                     params.get("clusters"), params.get("keep", "hard"), kv, bool(params.get("keep_descending", True)),
-                    seed, int(params.get("niter", 20)), params.get("device", getattr(context, "device", None)),
+                    seed, int(params.get("niter", 20)), params.get("device") or getattr(context, "device", None),
                     int(params.get("batch_size", 64)))

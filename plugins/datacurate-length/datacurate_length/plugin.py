@@ -14,37 +14,50 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from datacurate.hookspecs import hookimpl
-from datacurate.schema import RecordError
+from datacurate.errors import RecordError
+from datacurate.params import Param
 from datacurate.selection import Selection
 
 UNITS = ("tokens", "chars", "words")
 TURNS = ("total", "last", "mean")
 
 # %% auto #0
-__all__ = ['UNITS', 'TURNS', 'register_methods', 'message_chunks', 'assistant_contents', 'load_tokenizer', 'count_units',
-           'reduce_turns', 'length_scores', 'top_by_score', 'score', 'aggregate']
+__all__ = ['UNITS', 'TURNS', 'PARAMS', 'register_methods', 'message_chunks', 'assistant_contents', 'load_tokenizer',
+           'count_units', 'reduce_turns', 'length_scores', 'top_by_score', 'score', 'aggregate']
 
 # %% ../../../nbs/plugins/length/00_length.ipynb #cead01ad
+PARAMS = [
+    Param("unit", str, "tokens", "what to count in each assistant turn", choices=UNITS, stages=("score",)),
+    Param("turns", str, "total", "how turns add up: all of them, the last one, or their mean", choices=TURNS, stages=("score",)),
+    Param("tokenizer", object, None, "tokenizer name, folder or object for unit='tokens' (None: smollm2-135m)", stages=("score",)),
+    Param("chunk_rows", int, 8192, "records counted per chunk", stages=("score",)),
+    Param("column", str, None, "score column to rank (None: length.score, else score)", stages=("aggregate",)),
+    Param("descending", bool, True, "True keeps the longest, False the shortest", stages=("aggregate",)),
+]
+
 @hookimpl
 def register_methods(register):
-    register("length", stages=("score", "aggregate"),
+    register("length", stages=("score", "aggregate"), params=PARAMS,
              summary="response length (tokens, characters or words; total / last / mean over assistant turns); keep the longest")
 
 # %% ../../../nbs/plugins/length/00_length.ipynb #cdc81f9e
 def _where(i: int, rid) -> str:
     return f"record {i}" + (f" (id {rid!r})" if rid is not None else "")
 
+def _bad(where: str, field: str, message: str) -> RecordError:
+    return RecordError(f"{where}: field {field!r}: {message}", record=where, field=field)
+
 def _check_records(records: list, offset: int = 0) -> pa.Array:
     "The `messages` of plain dict records as an Arrow list array, after checking every field the counts read."
     for i, r in enumerate(records):
         rid = r.get("id") if isinstance(r, dict) else None
         if not isinstance(r, dict) or not isinstance(r.get("messages"), (list, tuple)):
-            raise RecordError(_where(i + offset, rid), "messages", "must be a list of {role, content} messages")
+            raise _bad(_where(i + offset, rid), "messages", "must be a list of {role, content} messages")
         for k, m in enumerate(r["messages"]):
             if not isinstance(m, dict) or not isinstance(m.get("role"), str):
-                raise RecordError(_where(i + offset, rid), f"messages[{k}].role", "must be a string")
+                raise _bad(_where(i + offset, rid), f"messages[{k}].role", "must be a string")
             if not isinstance(m.get("content"), str):
-                raise RecordError(_where(i + offset, rid), f"messages[{k}].content",
+                raise _bad(_where(i + offset, rid), f"messages[{k}].content",
                                   f"must be a string, got {type(m.get('content')).__name__}")
     typ = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
     return pa.array([[{"role": m["role"], "content": m["content"]} for m in r["messages"]] for r in records], typ)
