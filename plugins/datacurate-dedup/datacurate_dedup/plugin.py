@@ -326,13 +326,13 @@ def greedy_filter(X, threshold: float, budget: int | None = None, block: int = 5
     `threshold`. Returns `kept` (bool), `best` (max cosine with an earlier kept row; NaN after a `budget` stop) and
     `match` (the row of that kept record, -1 if none)."""
     import faiss
-    X = np.asarray(X, dtype=np.float32)
+    if not hasattr(X, "shape"): X = np.asarray(X, dtype=np.float32)  # else any row-sliceable array (read block by block)
     m = len(X)
     kept = np.zeros(m, bool); best = np.full(m, -np.inf, np.float32); match = np.full(m, -1, np.int64)
     if m == 0: return kept, best.astype(np.float64), match
     index, kept_rows, n_kept, stop = faiss.IndexFlatIP(X.shape[1]), [], 0, m
     for s in range(0, m, block):
-        xb = np.ascontiguousarray(X[s:s + block]); e = s + len(xb)
+        xb = np.ascontiguousarray(X[s:s + block], dtype=np.float32); e = s + len(xb)
         if index.ntotal:
             D, I = index.search(xb, 1)
             best[s:e], match[s:e] = D[:, 0], np.asarray(kept_rows)[I[:, 0]]
