@@ -1,4 +1,4 @@
-"""`datacurate plugins`, `datacurate select RECIPE`, `datacurate demo`, `datacurate cache`.
+"""`datacurate plugins [--params METHOD]`, `datacurate select RECIPE [--set k=v] [--budget] [--seed] [--dry-run]`, `datacurate demo`, `datacurate cache`.
 
 Docs: https://datacurate.github.io/datacurate/cli.html.md"""
 
@@ -7,9 +7,12 @@ Docs: https://datacurate.github.io/datacurate/cli.html.md"""
 # %% ../nbs/core/07_cli.ipynb #2a2cb3e1
 from __future__ import annotations
 
+import inspect
 import json
 import sys
+import time
 from pathlib import Path
+from typing import Annotated
 
 from fastcore.script import anno_parser, store_true
 
@@ -17,23 +20,66 @@ from fastcore.script import anno_parser, store_true
 __all__ = ['COMMANDS', 'plugins', 'select', 'demo', 'cache', 'version', 'main']
 
 # %% ../nbs/core/07_cli.ipynb #ba761b22
+def _params_table(method: str):
+    "The declared parameters of `method` as a DataFrame (name, stages, type, default, help), or None if it declares none."
+    import pandas as pd
+    from datacurate.plugins import get_method
+    info = get_method(method)
+    declared = getattr(info, "params", None)
+    if declared is None: return None  # a method registered without declaring its parameters
+    try: from datacurate.params import params_table
+    except ImportError: params_table = None
+    if params_table is not None: return params_table(info)
+    return pd.DataFrame([dict(name=p.name, stages=",".join(p.stages or info.stages),
+                              type=getattr(p.type, "__name__", str(p.type)), default=p.default, help=p.help)
+                         for p in declared])
+
 def plugins(json_output: store_true = False,  # print JSON instead of a table
+            params: str = None,  # print the parameters this method declares (name, stages, type, default, help)
             ):
     "List every installed selection method: its stages, plugin, distribution and version."
+    if params is not None:
+        table = _params_table(params)
+        if table is None:
+            print(f"method {params!r} does not declare its parameters (a plugin written before method contract v2)")
+        elif json_output: print(table.to_json(orient="records", indent=2, default_handler=str))
+        else: print(table.to_string(index=False) if len(table) else f"method {params!r} takes no parameters")
+        return table
     from datacurate.plugins import list_plugins
     table = list_plugins()
     if json_output: print(table.to_json(orient="records", indent=2))
     else: print(table.to_string(index=False) if len(table) else "no datacurate plugins installed")
     return table
 
+def _print_dry_run(summary: dict, seconds: float) -> None:
+    print(f"recipe {summary['name']!r} is valid (checked in {seconds:.2f} s; no model or pool loaded)")
+    for i, p in enumerate(summary["pool"]): print(f"  pool[{i}]: {p}")
+    print(f"  budget: {summary['budget']!r}   seed: {summary['seed']}")
+    print(f"  output: {summary['output'] or '(none: pass --output)'}")
+    if summary.get("run"): print(f"  run: {summary['run']}")
+    for i, s in enumerate(summary["steps"]):
+        name = f" as {s['name']!r}" if s.get("name") else ""
+        print(f"  steps[{i}]: {s['stage']} {s['method']}{name} {json.dumps(s['params'], default=str)}")
+
 def select(recipe: str,  # the recipe TOML file
-           output: str = None,  # output folder (overrides the recipe's `output`)
+           output: str = None,  # output folder (overrides the recipe's `output`; relative to the current folder)
+           set: Annotated[str, "override a recipe entry: dotted.key=value, the value read as TOML (repeatable)",
+                          {"action": "append"}] = None,
+           budget: str = None,  # override the budget: a count, a fraction or a percentage such as 5%
+           seed: int = None,  # override the seed
+           dry_run: store_true = False,  # check the whole recipe (methods, parameters, files) and stop: nothing loaded
            ):
     "Run a selection recipe and write the chosen records, their scores and a manifest."
     from datacurate.recipe import Recipe
-    r = Recipe.from_toml(recipe)
-    out = output or r.output or str(Path("runs") / r.name)
-    p = r.run(output=out)
+    start = time.perf_counter()
+    r = Recipe.from_toml(recipe, sets=set or (), budget=budget, seed=seed)
+    if dry_run:
+        summary = r.validate()
+        _print_dry_run(summary, time.perf_counter() - start)
+        return summary
+    out = output or r.output_path() or Path("runs") / r.name
+    p = r.run(output=out, warn=False)
+    for w in p.warnings: print(f"warning: {w}", file=sys.stderr)
     counts = p.manifest()["counts"]
     print(f"selected {counts['selected']} of {counts['pool']} records ({counts['invalid']} invalid, "
           f"{counts['deduplicated']} duplicates removed) with {r.name!r} -> {p.output}")
@@ -45,19 +91,29 @@ def demo(output: str = "runs/demo",  # where the demo pool and selections go
     from datacurate.demo import run_demo
     return run_demo(output)
 
+def _filters(fn, **filters) -> dict:
+    "The non-None filters, each checked against what `fn` (the installed cache function) accepts."
+    given = {k: v for k, v in filters.items() if v is not None}
+    accepted = inspect.signature(fn).parameters
+    missing = [k for k in given if k not in accepted]
+    if missing:
+        raise ValueError(f"this installation's datacurate.cache.{fn.__name__} cannot filter by {', '.join(missing)}")
+    return given
+
 def cache(clear: store_true = False,  # delete the matching entries instead of listing them
-          model: str = None,  # only entries of this model
-          kind: str = None,  # only entries of this feature kind
+          model: str = None,  # only entries of this model (its id or fingerprint)
+          kind: str = None,  # only entries of this feature kind (loss, embedding, ...)
+          store: str = None,  # only this store: features, embeddings or models
           ):
-    "Show what the feature cache holds and its size, or clear it by model or kind."
+    "Show what the caches hold (features, embeddings, converted models) and their sizes, or clear them."
     try: from datacurate.cache import cache_clear, cache_info
     except ImportError:
         print("the feature cache is not available in this installation"); return None
     if clear:
-        removed = cache_clear(model=model, kind=kind)
+        removed = cache_clear(**_filters(cache_clear, model=model, kind=kind, store=store))
         print(f"removed {removed}")
         return removed
-    info = cache_info(model=model, kind=kind) if (model or kind) else cache_info()
+    info = cache_info(**_filters(cache_info, model=model, kind=kind, store=store))
     print(info.to_string(index=False) if hasattr(info, "to_string") else info)
     return info
 

@@ -11,6 +11,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,7 +22,10 @@ import numpy as np
 import pandas as pd
 
 import datacurate
-from .plugins import PluginError, call_stage, get_method
+from .errors import MissingStepError, PluginError
+from .kit import check_eligible
+from .params import jsonable
+from .plugins import call_stage, get_method
 from .selection import Clustering, Selection, resolve_budget, write_selection
 
 # %% auto #0
@@ -36,13 +40,14 @@ def _salt(x) -> int: return zlib.crc32(str(x).encode())
 
 @dataclass
 class Context:
-    "What every stage call can see besides its own arguments: seed, device, earlier outputs."
+    "What every stage call can see besides its own arguments: seed, device, earlier outputs. Never None in a hook."
     seed: int = 0
     device: str | None = None
     progress: bool = True
-    outputs: dict = field(default_factory=dict)  # method name -> the raw output of its last score step
+    outputs: dict = field(default_factory=dict)  # step name -> the raw output of that score step
     clustering: Clustering | None = None
     step: int = 0
+    name: str = ""  # the name of the step being run
 
     def rng(self, *salt) -> np.random.Generator:
         "A generator seeded by the pipeline seed and `salt` (e.g. the method name): reproducible per step."
@@ -53,6 +58,12 @@ def _as_pool(pool):
     from datacurate.pool import Pool, load_pool
     return pool if isinstance(pool, Pool) else load_pool(pool)
 
+def _vectors(out):
+    "The (n, d) pool vectors inside a score output, or None."
+    if isinstance(out, np.ndarray) and out.ndim == 2: return out
+    v = getattr(out, "pool", None)  # QueryScores: the pool side
+    return v if isinstance(v, np.ndarray) and v.ndim == 2 else None
+
 class Pipeline:
     "A selection pipeline over `pool`, built one stage call at a time."
     def __init__(self, pool, budget=None, seed: int = 0, name: str = "selection", device: str | None = None,
@@ -60,88 +71,179 @@ class Pipeline:
         self.pool = _as_pool(pool)
         self.budget, self.name = budget, name
         self.context = Context(seed=seed, device=device, progress=progress)
-        self.scores = pd.DataFrame(index=pd.RangeIndex(len(self.pool)))
+        n = len(self.pool)
+        self.scores = pd.DataFrame({"eligible": np.ones(n, bool), "reason": np.full(n, "", dtype=object)})
         self.steps: list[dict] = []
         self.selection: Selection | None = None
+        self.drivers: dict = {}  # refine method -> its driver
         self.recipe: dict | None = None
-        self._last_score = None
+
+    @property
+    def outputs(self) -> dict: return self.context.outputs
 
     def __repr__(self):
         chosen = f", selected={len(self.selection)}" if self.selection is not None else ""
         return f"Pipeline({self.name!r}, pool={len(self.pool)}, budget={self.budget}, steps={len(self.steps)}{chosen})"
 
-    def _call(self, stage: str, method: str, params: dict, **kwargs):
-        get_method(method, stage)  # fail fast with a clear message
-        self.context.step = len(self.steps)
-        start = time.perf_counter()
-        out = call_stage(stage, method, params=params, context=self.context, **kwargs)
-        self.steps.append(dict(stage=stage, method=method, params=params, seconds=round(time.perf_counter() - start, 4)))
-        return out
+# %% ../nbs/core/05_pipeline.ipynb #07bf36cf
+from fastcore.basics import patch
 
-    def score(self, method: str, **params):
-        "Run a score step; per-example columns are added to `self.scores`."
-        out = self._call("score", method, params, pool=self.pool)
-        if isinstance(out, pd.DataFrame):
-            if len(out) != len(self.pool):
-                raise PluginError(f"score method {method!r} returned {len(out)} rows for a pool of {len(self.pool)}")
-            for col in out.columns: self.scores[col] = out[col].to_numpy()
-        self.context.outputs[method] = out
-        self._last_score = out
-        return out
+def _receipt(out) -> dict:
+    "What a step's output says about how it was made (model, fingerprints, cache use, counts)."
+    if isinstance(out, pd.DataFrame): return jsonable(dict(out.attrs)) if out.attrs else {}
+    meta = getattr(out, "meta", None)
+    return jsonable(dict(meta)) if isinstance(meta, dict) else {}
 
-    def cluster(self, method: str, features=None, **params) -> Clustering:
-        "Cluster the pool on `features` (an array, the name of an earlier score method, or the last score output)."
-        if features is None: features = self._last_score
-        elif isinstance(features, str): features = self.context.outputs[features]
-        out = self._call("cluster", method, params, features=features, pool=self.pool)
-        if not isinstance(out, Clustering): raise PluginError(f"cluster method {method!r} must return a Clustering")
-        self.scores["cluster"] = out.labels
-        self.context.clustering = out
-        return out
+@patch
+def _call(self: Pipeline, stage: str, method: str, params: dict, name: str | None = None, **kwargs):
+    info = get_method(method, stage)  # fail fast with a clear message
+    self.context.step, self.context.name = len(self.steps), name or method
+    from datacurate.params import resolve_params
+    resolved = resolve_params(method, stage, info.params, params)
+    start = time.perf_counter()
+    out = call_stage(stage, method, params=resolved, context=self.context, **kwargs)
+    self.steps.append(dict(stage=stage, method=method, name=name or method, params=jsonable(resolved),
+                           seconds=round(time.perf_counter() - start, 4), receipt=_receipt(out)))
+    return out
 
-    def aggregate(self, method: str, budget=None, **params) -> Selection:
-        "Choose records under the budget; the result is kept as `self.selection`."
-        requested = self.budget if budget is None else budget
-        n = resolve_budget(requested, len(self.pool))
-        scores = self._last_score if self._last_score is not None and not isinstance(self._last_score, pd.DataFrame) else self.scores
-        sel = self._call("aggregate", method, params, scores=scores, budget=n, pool=self.pool)
-        if not isinstance(sel, Selection): raise PluginError(f"aggregate method {method!r} must return a Selection")
-        if len(sel) > n: raise PluginError(f"aggregate method {method!r} chose {len(sel)} records for a budget of {n}")
-        if sel.indices.size and (sel.indices.min() < 0 or sel.indices.max() >= len(self.pool)):
-            raise PluginError(f"aggregate method {method!r} chose rows outside the pool")
+# %% ../nbs/core/05_pipeline.ipynb #8983d43f
+def _combine_eligibility(scores: pd.DataFrame, steps: list[str]):
+    "Recompute the combined `eligible` / `reason` columns from every step's own columns, in step order."
+    n = len(scores)
+    ok, reason = np.ones(n, bool), np.full(n, "", dtype=object)
+    for s in steps:
+        if f"{s}.eligible" not in scores.columns: continue
+        e = scores[f"{s}.eligible"].to_numpy(dtype=bool)
+        r = scores[f"{s}.reason"].to_numpy(dtype=object) if f"{s}.reason" in scores.columns else np.full(n, f"{s}: ineligible", dtype=object)
+        first = ok & ~e
+        reason[first] = [x if x else f"{s}: ineligible" for x in r[first]]
+        ok &= e
+    scores["eligible"], scores["reason"] = ok, reason
+
+@patch
+def score(self: Pipeline, method: str, name: str | None = None, replace: bool = False, **params):
+    "Run a score step; a table's columns land in `self.scores` as `<name>.<column>`, any other output in `self.outputs`."
+    name = name or method
+    if not replace and (name in self.outputs or any(c.startswith(f"{name}.") for c in self.scores.columns)):
+        raise PluginError(f"a score step named {name!r} has already run: pass replace=True to overwrite its columns, "
+                          f"or name=... to keep both")
+    out = self._call("score", method, params, name=name, pool=self.pool)
+    if isinstance(out, pd.DataFrame):
+        if len(out) != len(self.pool):
+            raise PluginError(f"score method {method!r} returned {len(out)} rows for a pool of {len(self.pool)}")
+        if "eligible" in out.columns and out["eligible"].dtype != bool:
+            raise PluginError(f"score method {method!r}: the 'eligible' column must be boolean, got {out['eligible'].dtype}")
+        kept = self.scores.drop(columns=[c for c in self.scores.columns if c.startswith(f"{name}.")])
+        new = pd.DataFrame({f"{name}.{c}": out[c].to_numpy() for c in out.columns}, index=kept.index)
+        self.scores = pd.concat([kept, new], axis=1)
+        _combine_eligibility(self.scores, [s["name"] for s in self.steps if s["stage"] == "score"])
+        self.steps[-1]["columns"] = list(new.columns)
+    self.outputs[name] = out
+    return out
+
+# %% ../nbs/core/05_pipeline.ipynb #c996f305
+@patch
+def _features(self: Pipeline, features, needed_by: str):
+    if features is None or isinstance(features, str):
+        from datacurate.kit import step_output
+        if isinstance(features, str) and features in self.scores.columns:
+            raise MissingStepError(f"{needed_by}: features={features!r} is a score column; pass a score step with vectors")
+        if features is None:
+            found = [k for k, v in self.outputs.items() if _vectors(v) is not None]
+            if len(found) != 1:
+                raise MissingStepError(f"{needed_by}: name the vectors to cluster with features=...; "
+                                       f"score steps with vectors: {found or 'none'}")
+            features = found[0]
+        out = step_output(self.context, features, needed_by=needed_by)
+        vec = _vectors(out)
+        if vec is None: raise MissingStepError(f"{needed_by}: step {features!r} produced no (n, d) vectors ({type(out).__name__})")
+        return vec, features
+    return features, "array"
+
+@patch
+def cluster(self: Pipeline, method: str, features=None, name: str | None = None, **params) -> Clustering:
+    "Cluster the pool on `features`: an (n, d) array, or the name of a score step with vectors (the only one if omitted)."
+    get_method(method, "cluster")  # an unknown method or stage fails before any input is looked up
+    vec, source = self._features(features, f"cluster {method!r}")
+    name = name or method
+    out = self._call("cluster", method, params, name=name, features=vec, pool=self.pool)
+    if not isinstance(out, Clustering): raise PluginError(f"cluster method {method!r} must return a Clustering")
+    self.steps[-1]["features"] = source if isinstance(source, str) else jsonable(vec)
+    self.scores[f"{name}.cluster"] = out.labels
+    self.context.clustering = out
+    return out
+
+@patch
+def aggregate(self: Pipeline, method: str, budget=None, **params) -> Selection:
+    "Choose eligible records under the budget; the result is kept as `self.selection`."
+    requested = self.budget if budget is None else budget
+    n = resolve_budget(requested, len(self.pool))
+    sel = self._call("aggregate", method, params, scores=self.scores, budget=n, pool=self.pool)
+    if not isinstance(sel, Selection): raise PluginError(f"aggregate method {method!r} must return a Selection")
+    if len(sel) > n: raise PluginError(f"aggregate method {method!r} chose {len(sel)} records for a budget of {n}")
+    if sel.indices.size and (sel.indices.min() < 0 or sel.indices.max() >= len(self.pool)):
+        raise PluginError(f"aggregate method {method!r} chose rows outside the pool")
+    check_eligible(sel, self.scores, method)
+    sel.method = sel.method or method
+    self.steps[-1].update(budget=dict(requested=jsonable(requested), resolved=n, chosen=len(sel)), note=sel.note)
+    if len(sel) < n: warnings.warn(f"{method}: chose {len(sel)} of a budget of {n}: {sel.note or 'no note given'}", stacklevel=2)
+    self.selection = sel
+    return sel
+
+@patch
+def refine(self: Pipeline, method: str, model=None, state=None, **params):
+    "One refinement step of an iterative method: starts its driver on the first call, then steps it with `model`."
+    state = state if state is not None else self.drivers.get(method)
+    driver = self._call("refine", method, params, state=state, model=model, pool=self.pool)
+    self.drivers[method] = driver
+    sel = getattr(driver, "selection", None)
+    if callable(sel): sel = sel()
+    if isinstance(sel, Selection):
+        check_eligible(sel, self.scores, method)
         sel.method = sel.method or method
         self.selection = sel
-        return sel
+        self.steps[-1]["selected"] = len(sel)
+    return driver
 
-    def refine(self, method: str, state=None, model=None, **params):
-        "Run one refinement step of an iterative method; returns the method's new state."
-        return self._call("refine", method, params, state=state, model=model, pool=self.pool)
+# %% ../nbs/core/05_pipeline.ipynb #41b304d3
+@patch
+def selected(self: Pipeline) -> pd.DataFrame:
+    "The chosen records with their scores, in pick order."
+    if self.selection is None: raise MissingStepError("nothing selected yet: run an aggregate step first")
+    rows = self.pool.dataset.select(self.selection.indices.tolist()).to_pandas()
+    return pd.concat([rows, self.scores.iloc[self.selection.indices].reset_index(drop=True)], axis=1)
 
-    def selected(self) -> pd.DataFrame:
-        "The chosen records with their scores, in pick order."
-        if self.selection is None: raise ValueError("nothing selected yet: run an aggregate step first")
-        rows = self.pool.dataset.select(self.selection.indices.tolist()).to_pandas()
-        return pd.concat([rows, self.scores.iloc[self.selection.indices].reset_index(drop=True)], axis=1)
+@patch
+def to_dataset(self: Pipeline):
+    "The chosen records as a `datasets.Dataset` (a `messages` column, ready for TRL's `SFTTrainer`), in pick order."
+    if self.selection is None: raise MissingStepError("nothing selected yet: run an aggregate step first")
+    return self.pool.dataset.select(self.selection.indices.tolist())
 
-    def manifest(self) -> dict:
-        "Everything needed to reproduce and audit this selection."
-        report = self.pool.report.to_dict() if getattr(self.pool, "report", None) is not None else {}
-        counts = dict(loaded=report.get("n_read", len(self.pool)), invalid=report.get("n_invalid", 0),
-                      deduplicated=report.get("n_duplicates", 0), pool=len(self.pool),
-                      selected=len(self.selection) if self.selection is not None else 0)
-        return dict(name=self.name, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    seed=self.context.seed, budget=dict(requested=self.budget,
-                                                        resolved=resolve_budget(self.budget, len(self.pool)) if self.budget is not None else None),
-                    recipe=self.recipe, steps=self.steps, counts=counts,
-                    pool=dict(name=getattr(self.pool, "name", None), fingerprint=getattr(self.pool, "fingerprint", None),
-                              report=report),
-                    versions=versions([s["method"] for s in self.steps]),
-                    timings=dict(total_seconds=round(sum(s["seconds"] for s in self.steps), 4)))
+@patch
+def manifest(self: Pipeline) -> dict:
+    "Everything needed to reproduce and audit this selection."
+    report = self.pool.report.to_dict() if getattr(self.pool, "report", None) is not None else {}
+    elig = self.scores["eligible"].to_numpy(dtype=bool)
+    reasons = self.scores.loc[~elig, "reason"].astype(str).str.split(":").str[0].value_counts()
+    counts = dict(loaded=report.get("n_read", len(self.pool)), invalid=report.get("n_invalid", 0),
+                  deduplicated=report.get("n_duplicates", 0), pool=len(self.pool), eligible=int(elig.sum()),
+                  ineligible=reasons.astype(int).to_dict(), selected=len(self.selection) if self.selection is not None else 0)
+    last = next((s for s in reversed(self.steps) if "budget" in s), None)
+    resolved = resolve_budget(self.budget, len(self.pool)) if self.budget is not None else None
+    budget = dict(requested=jsonable(self.budget), resolved=counts["selected"] if self.selection is not None else resolved,
+                  count=last["budget"]["resolved"] if last else resolved)
+    return dict(name=self.name, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                seed=self.context.seed, budget=budget, recipe=self.recipe, steps=self.steps, counts=counts,
+                pool=dict(name=getattr(self.pool, "name", None), fingerprint=getattr(self.pool, "fingerprint", None),
+                          report=report),
+                versions=versions([s["method"] for s in self.steps]),
+                timings=dict(total_seconds=round(sum(s["seconds"] for s in self.steps), 4)))
 
-    def write(self, out_dir) -> Path:
-        "Atomically write the selection, its score table and its manifest to `out_dir`."
-        if self.selection is None: raise ValueError("nothing selected yet: run an aggregate step first")
-        return write_selection(out_dir, self.pool, self.selection, self.scores, self.manifest())
+@patch
+def write(self: Pipeline, out_dir) -> Path:
+    "Atomically write the selection, its score table and its manifest to `out_dir`."
+    if self.selection is None: raise MissingStepError("nothing selected yet: run an aggregate step first")
+    return write_selection(out_dir, self.pool, self.selection, self.scores, self.manifest())
 
 # %% ../nbs/core/05_pipeline.ipynb #4a8ba547
 _LIBRARIES = ("datasets", "torch", "transformers", "numpy", "pandas", "pyarrow", "scikit-learn", "faiss-cpu", "pluggy")

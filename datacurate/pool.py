@@ -14,6 +14,7 @@ import inspect
 import io
 import json
 import os
+import re
 import socket
 import sys
 import uuid
@@ -33,7 +34,8 @@ from datasets.table import MemoryMappedTable
 
 import datacurate
 from . import schema as _schema
-from .schema import FORMATS, RecordError, _missing, content_hash, detect_format, normalize_record
+from .schema import (FIELDS, FORMATS, RecordError, _missing, check_columns, content_hash, detect_format,
+                               extra_fields, extra_json, map_columns, normalize_record)
 
 # %% auto #0
 __all__ = ['FEATURES', 'LoadReport', 'Pool', 'load_pool']
@@ -44,6 +46,7 @@ FEATURES = datasets.Features({
     "source": datasets.Value("string"),
     "messages": [{"role": datasets.Value("string"), "content": datasets.Value("string")}],
     "task": datasets.Value("string"),
+    "extra": datasets.Value("string"),  # the record's metadata fields, as one JSON object text (null: none)
 })
 _BOOKKEEPING = {
     "_ok": datasets.Value("bool"), "_loc": datasets.Value("string"), "_field": datasets.Value("string"),
@@ -251,6 +254,7 @@ class _Rows:
 
     def __init__(self):
         self.id, self.source, self.task, self.loc, self.field, self.error, self.given = [], [], [], [], [], [], []
+        self.extra = []
         self.lengths, self.role, self.content, self.chars = [], [], [], 0
 
     def __len__(self): return len(self.id)
@@ -258,17 +262,19 @@ class _Rows:
     @property
     def full(self) -> bool: return len(self.id) >= self.max_rows or self.chars >= self.max_chars
 
-    def add(self, rec: dict, loc: str, given: bool):
+    def add(self, rec: dict, loc: str, given: bool, extra: str | None = None):
         msgs = rec["messages"]
         contents = [m["content"] for m in msgs]
         self.id.append(rec["id"]); self.source.append(rec["source"]); self.task.append(rec.get("task"))
         self.loc.append(loc); self.field.append(None); self.error.append(None); self.given.append(given)
+        self.extra.append(extra)
         self.lengths.append(len(msgs)); self.role.extend([m["role"] for m in msgs]); self.content.extend(contents)
         self.chars += sum(map(len, contents))
 
     def add_invalid(self, e: RecordError):
         self.id.append(None); self.source.append(None); self.task.append(None)
         self.loc.append(e.locator); self.field.append(e.field); self.error.append(e.reason); self.given.append(False)
+        self.extra.append(None)
         self.lengths.append(0)
 
     def batch(self) -> pa.RecordBatch:
@@ -279,12 +285,13 @@ class _Rows:
         messages = pa.ListArray.from_arrays(pa.array(offsets), turns, type=_MESSAGES_TYPE)
         return _make_batch(dict(
             id=pa.array(self.id, pa.string()), source=pa.array(self.source, pa.string()), messages=messages,
-            task=pa.array(self.task, pa.string()), _loc=pa.array(self.loc, pa.string()),
+            task=pa.array(self.task, pa.string()), extra=pa.array(self.extra, pa.string()), _loc=pa.array(self.loc, pa.string()),
             _field=pa.array(self.field, pa.string()), _error=pa.array(self.error, pa.string()),
             _given=pa.array(self.given, pa.bool_())), len(self.id))
 
 def _make_batch(cols: dict, n: int) -> pa.RecordBatch:
-    "A raw-schema batch from its columns (`_field`/`_error` may be left out: all valid); adds `_ok` and the hashes."
+    "A raw-schema batch from its columns (`_field`/`_error`/`extra` may be left out); adds `_ok` and the hashes."
+    cols.setdefault("extra", pa.nulls(n, pa.string()))
     cols.setdefault("_field", pa.nulls(n, pa.string())); cols.setdefault("_error", pa.nulls(n, pa.string()))
     ok = cols["_error"].is_null().to_numpy(zero_copy_only=False)
     cols["_ok"] = pa.array(ok, pa.bool_())
@@ -292,10 +299,13 @@ def _make_batch(cols: dict, n: int) -> pa.RecordBatch:
     cols["_idhash"] = pa.array(np.where(ok, _hash_strings(cols["id"]).view(np.int64), 0), pa.int64())
     return pa.RecordBatch.from_arrays([cols[f] for f in _RAW_SCHEMA.names], schema=_RAW_SCHEMA)
 
-def _add_record(rows: _Rows, spec, loc, raw, format: str, layout, strict: bool):
+_RECORD_KEYS = ("id", "source", "messages", "task")
+
+def _add_record(rows: _Rows, spec, loc, raw, format: str, layout, strict: bool, columns=None):
     "Normalize one raw record into `rows` (or raise, in strict mode); returns the layout for the next record."
     try:
         if isinstance(raw, RecordError): raise raw
+        if columns: raw = map_columns(raw, columns, loc)
         fmt = format
         if fmt == "auto":
             try: fmt = layout = detect_format(raw, loc)
@@ -303,28 +313,29 @@ def _add_record(rows: _Rows, spec, loc, raw, format: str, layout, strict: bool):
                 if layout is None or not isinstance(raw, dict): raise
                 fmt = layout
         rec = normalize_record(raw, loc, format=fmt, default_source=spec["source"])
+        extra = extra_json({k: v for k, v in rec.items() if k not in _RECORD_KEYS}, loc)
     except RecordError as e:
         if strict: raise
         rows.add_invalid(e)
-    else: rows.add(rec, loc, not _missing(raw.get("id")))
+    else: rows.add(rec, loc, not _missing(raw.get("id")), extra)
     return layout
 
-def _items(spec):
+def _items(spec, columns=None):
     "What an input yields: `(locator, raw)` pairs, and for JSON lines also whole parsed blocks (the fast path below)."
-    if spec["kind"] == "jsonl" or (spec["kind"] == "json" and not _json_is_array(spec["path"])): return _jsonl_items(spec)
+    if spec["kind"] == "jsonl" or (spec["kind"] == "json" and not _json_is_array(spec["path"])): return _jsonl_items(spec, columns)
     return _READERS[spec["kind"]](spec)
 
-def _raw_batches(inputs, format: str, strict: bool):
+def _raw_batches(inputs, format: str, strict: bool, columns=None):
     "Record batches of the raw pool Arrow file, in input order."
     rows = _Rows()
     for spec in inputs:
         layout = None
-        for item in _items(spec):
+        for item in _items(spec, columns):
             if isinstance(item, tuple):
-                layout = _add_record(rows, spec, *item, format, layout, strict)
+                layout = _add_record(rows, spec, *item, format, layout, strict, columns)
                 if not rows.full: continue
                 batches = []
-            else: batches, layout = _fast_block(spec, item, format, layout, strict)
+            else: batches, layout = _fast_block(spec, item, format, layout, strict, columns)
             if len(rows): yield rows.batch()
             rows = _Rows()
             yield from (b for b in batches if b.num_rows)
@@ -339,13 +350,15 @@ _BYTES_SPACE = np.zeros(256, bool); _BYTES_SPACE[list(b" \t\n\r\x0b\x0c")] = Tru
 _STR = pa.string()
 _TURNS = {"messages": ("role", "content", _schema._MESSAGES_ROLES), "conversations": ("from", "value", _schema._SHAREGPT_ROLES)}
 
-def _json_schema(id_type) -> pa.Schema:
+def _json_schema(id_type, columns=None) -> pa.Schema:
+    "The explicit schema of the known keys, named as in the data (`columns` maps loader names to the data's)."
     turns = lambda r, c: pa.list_(pa.struct([(r, _STR), (c, _STR)]))
-    return pa.schema([("id", id_type), ("source", _STR), ("dataset", _STR), ("task", _STR),
-                      ("messages", turns("role", "content")), ("conversations", turns("from", "value")),
-                      ("instruction", _STR), ("input", _STR), ("output", _STR)])
-
-_JSON_SCHEMAS = (_json_schema(_STR), _json_schema(pa.int64()))
+    fields = [("id", id_type), ("source", _STR), ("dataset", _STR), ("task", _STR),
+              ("messages", turns("role", "content")), ("conversations", turns("from", "value")),
+              ("instruction", _STR), ("input", _STR), ("output", _STR), ("system", _STR), ("prompt", _STR),
+              ("completion", _STR)]
+    columns = columns or {}
+    return pa.schema([(columns.get(k, k), t) for k, t in fields])
 
 def _np(a) -> np.ndarray: return a.to_numpy(zero_copy_only=False)
 def _valid(a) -> np.ndarray: return _np(a.is_valid())
@@ -357,14 +370,26 @@ def _segment_sum(flags: np.ndarray, off: np.ndarray) -> np.ndarray:
     c = np.zeros(len(flags) + 1, np.int64); np.cumsum(flags, out=c[1:])
     return c[off[1:]] - c[off[:-1]]
 
-def _parse_block(block: bytes):
-    "The block as an Arrow table of the known keys, or None when Arrow's JSON reader rejects it."
+def _parse_block(block: bytes, columns=None):
+    """The block as an Arrow table of the known keys (loader names) plus any other key (inferred types), or None when
+    Arrow's JSON reader rejects it or another key would take a loader name (the per-record path says why)."""
     opts = pj.ReadOptions(use_threads=False, block_size=max(len(block) + 1, 1 << 16))
-    for schema in _JSON_SCHEMAS:
-        try: return pj.read_json(io.BytesIO(block), read_options=opts, parse_options=pj.ParseOptions(
-                explicit_schema=schema, unexpected_field_behavior="ignore")).combine_chunks()
+    columns = columns or {}
+    inverse = {v: k for k, v in columns.items()}
+    id_name = columns.get("id", "id")
+    for id_type in (_STR, pa.int64()):
+        try: tbl = pj.read_json(io.BytesIO(block), read_options=opts, parse_options=pj.ParseOptions(
+                explicit_schema=_json_schema(id_type, columns), unexpected_field_behavior="infer")).combine_chunks()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-            if "Column(/id)" not in str(e): return None
+            if f"Column(/{id_name})" not in str(e): return None
+            continue
+        known = len(_json_schema(id_type).names)
+        if columns:
+            names = [inverse.get(c, c) if i < known else c for i, c in enumerate(tbl.column_names)]
+            if len(set(names)) != len(names): return None
+            tbl = tbl.rename_columns(names)
+        if any(c in FIELDS for c in tbl.column_names[known:]): return None
+        return tbl
     return None
 
 def _nonblank_lines(block: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -378,18 +403,21 @@ def _nonblank_lines(block: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     keep = np.delete(np.arange(len(starts)), blank)
     return keep, starts[keep], ends[keep]
 
-def _fast_normalize(tbl: pa.Table, format: str, default_source: str):
+def _fast_normalize(tbl: pa.Table, format: str, default_source: str, unsure=None):
     """Normalize a parsed block on whole columns. Returns `sure` (rows taken here), `code` (detected layout per
-    row: 0 none, 1 messages, 2 sharegpt, 3 alpaca) and the columns of the sure rows (derived ids still missing)."""
+    row: 0 none, 1 messages, 2 sharegpt, 3 alpaca, 4 trl) and the columns of the sure rows (derived ids still
+    missing). `unsure`: rows to leave to the per-record path."""
     n = tbl.num_rows
     col = {k: tbl.column(k).chunk(0) if tbl.column(k).num_chunks else pa.nulls(0, tbl.schema.field(k).type)
            for k in tbl.column_names}
-    has = {k: _valid(col[k]) for k in ("messages", "conversations", "instruction", "output")}
+    has = {k: _valid(col[k]) for k in ("messages", "conversations", "instruction", "output", "prompt", "completion")}
     if format == "auto":
-        code = np.select([has["messages"], has["conversations"], has["instruction"] | has["output"]], [1, 2, 3], 0)
-    else: code = np.full(n, {"messages": 1, "sharegpt": 2, "alpaca": 3}[format])
+        code = np.select([has["messages"], has["conversations"], has["instruction"] | has["output"],
+                          has["prompt"] | has["completion"]], [1, 2, 3, 4], 0)
+    else: code = np.full(n, {"messages": 1, "sharegpt": 2, "alpaca": 3, "trl": 4}[format])
     sure = np.zeros(n, bool)
     starts, lengths, roles, contents, base = np.zeros(n, np.int64), np.zeros(n, np.int64), [], [], 0
+    sys_turn = np.zeros(n, bool)  # rows whose turns already hold a system turn
     for c, key in ((1, "messages"), (2, "conversations")):
         rk, ck, rmap = _TURNS[key]
         arr = col[key]
@@ -406,22 +434,33 @@ def _fast_normalize(tbl: pa.Table, format: str, default_source: str):
         rows = (code == c) & has[key] & (np.diff(off) > 0) & (_segment_sum(bad, off) == 0) & (_segment_sum(asst, off) > 0)
         sure |= rows
         starts[rows], lengths[rows] = base + off[:-1][rows], np.diff(off)[rows]
+        sys_turn |= (code == c) & (_segment_sum(_np(pc.fill_null(pc.equal(norm, "system"), False)), off) > 0)
         roles.append(norm); contents.append(content); base += len(turns)
     ins, inp, out = col["instruction"], pc.fill_null(col["input"], ""), col["output"]
-    rows = (code == 3) & _valid(ins) & _has_text(out)
+    prompt, completion, trl = col["prompt"], col["completion"], pa.array(code == 4)
+    rows = ((code == 3) & _valid(ins) & _has_text(out)) | ((code == 4) & _valid(prompt) & _has_text(completion))
     sure |= rows
     user = pc.if_else(~_has_text(inp), ins, pc.if_else(~_has_text(ins), inp, pc.binary_join_element_wise(ins, inp, "\n\n")))
+    user, out = pc.if_else(trl, prompt, user), pc.if_else(trl, completion, out)
     starts[rows], lengths[rows] = base + 2 * np.flatnonzero(rows), 2
     roles.append(pa.array(np.tile(np.array(["user", "assistant"], object), n), _STR))
     contents.append(pc.take(pa.concat_arrays([user.cast(_STR), out]), np.stack([np.arange(n), n + np.arange(n)], 1).reshape(-1)))
+    system = _np(pc.fill_null(pc.greater(pc.utf8_length(col["system"]), 0), False))  # a non-empty system prompt
+    sure &= ~(system & sys_turn)  # next to a system turn: the per-record path compares the two
+    roles.append(pa.array(np.full(n, "system", object), _STR)); contents.append(pc.fill_null(col["system"], "").cast(_STR))
+    sys_base = base + 2 * n  # where the system turns start in the concatenated turns
+    if unsure is not None: sure &= ~unsure
     rid = col["id"]
     given = _valid(rid)
     if pa.types.is_integer(rid.type): rid = rid.cast(_STR)
     else: sure &= ~given | _has_text(rid)
     take = np.flatnonzero(sure)
-    lengths = lengths[take]
+    pre = system[take].astype(np.int64)  # 1: the row's first turn is its system prompt
+    lengths = lengths[take] + pre
     offsets = np.zeros(len(take) + 1, np.int64); np.cumsum(lengths, out=offsets[1:])
-    gather = np.repeat(starts[take] - offsets[:-1], lengths) + np.arange(offsets[-1])
+    row = np.repeat(np.arange(len(take)), lengths)
+    local = np.arange(offsets[-1]) - offsets[:-1][row]
+    gather = np.where((pre[row] == 1) & (local == 0), sys_base + take[row], starts[take][row] + local - pre[row])
     turns = pa.StructArray.from_arrays([pa.concat_arrays(roles).take(gather), pa.concat_arrays(contents).take(gather)],
                                        fields=list(_MESSAGES_TYPE.value_type))
     messages = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), turns, type=_MESSAGES_TYPE)
@@ -432,7 +471,7 @@ def _fast_normalize(tbl: pa.Table, format: str, default_source: str):
             "_given": pa.array(given[take])}
     return sure, code, cols
 
-_LAYOUTS = (None, "messages", "sharegpt", "alpaca")
+_LAYOUTS = (None, "messages", "sharegpt", "alpaca", "trl")
 
 class _Block:
     "A block of JSON lines that Arrow's reader parsed: the table, and where each of its rows is in the block."
@@ -444,27 +483,48 @@ def _valid_utf8(block: bytes) -> bool:
     except pa.ArrowInvalid: return False
     return True
 
-def _parsed_block(first: int, block: bytes):
+def _parsed_block(first: int, block: bytes, columns=None):
     "A `_Block`, or None when the block must take the per-record path."
     if first == 1 and block.startswith(b"\xef\xbb\xbf"): return None
     if not block.isascii() and not _valid_utf8(block): return None
     index, starts, ends = _nonblank_lines(block)
-    tbl = _parse_block(block) if len(index) else None
+    tbl = _parse_block(block, columns) if len(index) else None
     if tbl is None or tbl.num_rows != len(index): return None
     return _Block(tbl, first, index, starts, ends, block)
 
-def _jsonl_items(spec):
+def _jsonl_items(spec, columns=None):
     "The items of a JSON-lines input: `_Block`s, and `(locator, raw)` pairs for blocks the fast path cannot take."
     for first, block in _jsonl_blocks(spec["path"]):
-        parsed = _parsed_block(first, block) if _FAST_JSONL else None
+        parsed = _parsed_block(first, block, columns) if _FAST_JSONL else None
         if parsed is not None: yield parsed
         else: yield from _block_records(spec["name"], block, first)
 
-def _fast_block(spec, blk: _Block, format: str, layout, strict: bool):
+_N_KNOWN = len(_json_schema(_STR).names)
+
+def _block_extras(blk: _Block, columns) -> tuple[list, np.ndarray]:
+    """The metadata JSON of each row of a parsed block (None: no metadata) and the rows to leave to the per-record
+    path. A row with metadata is parsed again with `json.loads`, so its values are exactly what the per-record path
+    keeps (Arrow's inferred types would turn 1 into 1.0 next to a 1.5)."""
+    n = blk.tbl.num_rows
+    texts, unsure = [None] * n, np.zeros(n, bool)
+    other = blk.tbl.columns[_N_KNOWN:]
+    if not other: return texts, unsure
+    rows = np.zeros(n, bool)
+    for c in other: rows |= _valid(c.chunk(0)) if c.num_chunks else False
+    for i in np.flatnonzero(rows).tolist():
+        try:
+            raw = map_columns(json.loads(blk.data[blk.starts[i]:blk.ends[i] + 1]), columns)
+            texts[i] = extra_json(extra_fields(raw))
+        except (RecordError, ValueError, TypeError, AttributeError): unsure[i] = True
+    return texts, unsure
+
+def _fast_block(spec, blk: _Block, format: str, layout, strict: bool, columns=None):
     "Record batches for a parsed block, in line order, and the layout of its last detected record."
     name = spec["name"]
-    sure, code, cols = _fast_normalize(blk.tbl, format, spec["source"])
+    extras, unsure = _block_extras(blk, columns)
+    sure, code, cols = _fast_normalize(blk.tbl, format, spec["source"], unsure)
     take = np.flatnonzero(sure)
+    cols["extra"] = pa.array([extras[i] for i in take.tolist()], pa.string()) if any(extras) else pa.nulls(len(take), _STR)
     derive = np.flatnonzero(~cols["_given"].to_numpy(zero_copy_only=False))
     if len(derive):
         ids = [content_hash(m) for m in cols["messages"].take(derive).to_pylist()]
@@ -482,7 +542,7 @@ def _fast_block(spec, blk: _Block, format: str, layout, strict: bool):
             before = int(last[i - 1]) if i > 0 else -1
             lay = _LAYOUTS[code[before]] if before >= 0 else layout
             loc, raw = _parse_line(name, int(linenos[i]), blk.data[blk.starts[i]:blk.ends[i] + 1])
-            _add_record(rows, spec, loc, raw, format, lay, strict)
+            _add_record(rows, spec, loc, raw, format, lay, strict, columns)
         both = pa.Table.from_batches([batches[0], rows.batch()])
         order = np.argsort(np.concatenate([take, slow]), kind="stable")
         batches = both.take(order).combine_chunks().to_batches()
@@ -511,23 +571,41 @@ class LoadReport:
                 f"kept {self.n_records:,}")
 
 # %% ../nbs/core/03_pool.ipynb #c3ff1aae
+def _content_fingerprint(ds: datasets.Dataset) -> str:
+    "16 hex characters: a hash of the records' ids, sources, tasks, messages and metadata, in order."
+    h = hashlib.sha1(b"datacurate-pool-v1")
+    cols = [c for c in ("id", "source", "task", "extra") if c in ds.column_names]
+    h.update(",".join(cols).encode())
+    for batch in ds.with_format("arrow").iter(batch_size=65536):
+        h.update(_messages_hash(batch.column("messages").combine_chunks()).tobytes())
+        for c in cols:
+            arr = batch.column(c).combine_chunks()
+            h.update(_hash_strings(arr).tobytes()); h.update(_valid(arr).tobytes())
+    h.update(str(ds.num_rows).encode())
+    return h.hexdigest()[:16]
+
 class Pool:
     "A loaded, validated instruction pool: `dataset` (memory-mapped Arrow), `report`, `name`, `fingerprint`."
     def __init__(self, dataset: datasets.Dataset, report: LoadReport | None = None, name: str | None = None):
         missing = {"id", "source", "messages"} - set(dataset.column_names)
         if missing: raise ValueError(f"a pool dataset needs the columns id, source, messages; missing {sorted(missing)}")
         self.dataset, self.report, self.name = dataset, report, name or "pool"
+        self._fingerprint = None
 
     @property
     def fingerprint(self) -> str:
-        "The dataset's fingerprint: equal for equal inputs and options, new when an input changes."
-        return self.dataset._fingerprint
+        "A hash of the records (ids, sources, tasks, messages, metadata) in order: equal records, equal fingerprint."
+        if self._fingerprint is None: self._fingerprint = _content_fingerprint(self.dataset)
+        return self._fingerprint
 
     def __len__(self) -> int: return self.dataset.num_rows
 
     @staticmethod
     def _record(row: dict) -> dict:
         if row.get("task", 0) is None: row.pop("task")
+        if "extra" in row:
+            extra = row.pop("extra")
+            if extra: row.update(json.loads(extra))
         return row
 
     def __getitem__(self, i) -> dict:
@@ -558,8 +636,15 @@ class Pool:
         s.index.name = "source"
         return s
 
+    def metadata(self) -> pd.DataFrame:
+        "The records' metadata fields, one row per record (pool order, index = id); a field a record lacks is NaN/None."
+        ids = self.dataset["id"]
+        if "extra" not in self.dataset.column_names: return pd.DataFrame(index=pd.Index(ids, name="id"))
+        rows = [json.loads(e) if e else {} for e in self.dataset["extra"]]
+        return pd.DataFrame(rows, index=pd.Index(ids, name="id"))
+
     def to_pandas(self) -> pd.DataFrame:
-        "The whole pool as a DataFrame (in memory: for small pools and inspection)."
+        "The whole pool as a DataFrame (in memory: for small pools and inspection); metadata stays JSON in `extra`."
         return self.dataset.to_pandas()
 
     def __repr__(self) -> str:
@@ -607,14 +692,38 @@ def _path_spec(given: str, path: Path, split: str) -> dict:
 def _looks_like_path(s: str) -> bool:
     return s.startswith((".", "/", "~", "\\")) or _file_kind(Path(s)) is not None or s.lower().endswith(".gz")
 
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+
+def _offline() -> str | None:
+    "The offline variable that is set (to a true value), if any."
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() not in ("", "0", "false", "no", "off"): return var
+    return None
+
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    "Whether a TCP connection to the Hub endpoint opens within `timeout` seconds."
+    from urllib.parse import urlsplit
+    url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try: socket.create_connection((url.hostname, url.port or (80 if url.scheme == "http" else 443)), timeout).close()
+    except OSError: return False
+    return True
+
 def _hub_spec(name: str, split: str) -> dict:
+    if not _HUB_NAME.match(name):
+        raise FileNotFoundError(f"no such file or folder: {name} (and it is not a Hugging Face Hub dataset name)")
+    offline = _offline()
+    if not offline and not _hub_reachable():
+        raise FileNotFoundError(
+            f"{name!r} is not a local file or folder, and the Hugging Face Hub cannot be reached to load it as a Hub "
+            "dataset: download the data and pass its path (or set HF_DATASETS_OFFLINE=1 to use a copy in the local "
+            "Hugging Face cache)")
     try: ds = datasets.load_dataset(name, split=split)
     except Exception as e:
-        offline = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("HF_DATASETS_OFFLINE")
         raise FileNotFoundError(
             f"{name!r} is not a local file or folder, and loading it as a Hugging Face Hub dataset failed "
-            f"({type(e).__name__}: {e}). Hub datasets need a network connection"
-            f"{' (HF_HUB_OFFLINE is set)' if offline else ''}: download the data and pass its path instead.") from e
+            f"({type(e).__name__}: {e})"
+            + (f". {offline} is set, so only the local Hugging Face cache was looked at" if offline else "")
+            + ": download the data and pass its path instead.") from e
     return dict(kind="hub", path=None, given=name, label=name, source=name, split=split, data=ds,
                 fingerprint=ds._fingerprint)
 
@@ -710,7 +819,7 @@ def _finish(raw: datasets.Dataset, report: LoadReport, strict: bool, dedup: bool
 
     contiguous = len(keep) == 0 or int(keep[-1]) - int(keep[0]) + 1 == len(keep)
     ds = raw.select(range(int(keep[0]), int(keep[-1]) + 1) if len(keep) else range(0)) if contiguous else raw.select(keep)
-    unused = list(_BOOKKEEPING) + (["task"] if tbl.column("task").null_count == n else [])
+    unused = list(_BOOKKEEPING) + [c for c in ("task", "extra") if tbl.column(c).null_count == n]
     ds = ds.remove_columns(unused)
     if renames:
         ds = ds.map(_apply_renames, with_indices=True, batched=True, input_columns=["id"], fn_kwargs={"renames": renames},
@@ -733,13 +842,13 @@ def _remove_stale(final: Path) -> None:
         except ValueError: continue
         if h == host and pid.isdigit() and not _pid_alive(int(pid)): tmp.unlink(missing_ok=True)
 
-def _write_raw(final: Path, inputs, format: str, strict: bool) -> None:
+def _write_raw(final: Path, inputs, format: str, strict: bool, columns=None) -> None:
     "Write the raw pool Arrow file to `final`, atomically: a temporary name first, renamed when complete."
     _remove_stale(final)
     tmp = final.with_name(f"{final.name}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, _RAW_SCHEMA) as writer:
-            for batch in _raw_batches(inputs, format, strict): writer.write_batch(batch)
+            for batch in _raw_batches(inputs, format, strict, columns): writer.write_batch(batch)
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
@@ -750,30 +859,53 @@ def _open_raw(path: Path, fingerprint: str) -> datasets.Dataset:
                             fingerprint=fingerprint)
 
 # %% ../nbs/core/03_pool.ipynb #4b252fde
+def _slice(ds: datasets.Dataset, limit, sample, seed: int) -> datasets.Dataset:
+    "The first `limit` records, then `sample` of them drawn with `seed` (a count or a fraction), kept in pool order."
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0:
+            raise ValueError(f"limit must be a count >= 0, got {limit!r}")
+        if limit < len(ds): ds = ds.select(range(int(limit)))
+    if sample is not None:
+        from datacurate.selection import resolve_budget
+        k = resolve_budget(sample, len(ds))
+        if k < len(ds):
+            rng = np.random.default_rng([int(seed), 0x5A3D])
+            ds = ds.select(np.sort(rng.choice(len(ds), size=k, replace=False)))
+    return ds
+
 def load_pool(data, *, format: str = "auto", source: str | None = None, lenient: bool = False, dedup: bool = False,
-              split: str = "train", name: str | None = None, cache_dir=None) -> Pool:
+              split: str = "train", name: str | None = None, cache_dir=None, columns: dict | None = None,
+              limit: int | None = None, sample=None, seed: int = 0) -> Pool:
     """Load `data` into a validated, memory-mapped `Pool` of normalized records.
 
     `data`: a path or list of paths (JSONL, JSON, Parquet, CSV/TSV, optionally gzipped; or folders saved with
     `save_to_disk`), a `datasets.Dataset`, a list of dicts, or a Hub dataset name. `format`: `auto` (per record) or
-    one of `messages`, `sharegpt`, `alpaca`. `source`: the source of records that have none (default: per input, its
-    name). `lenient`: skip and report malformed records instead of raising. `dedup`: drop exact duplicates (same
-    messages), keeping the first. `split`: for `DatasetDict` folders and Hub datasets. `cache_dir`: where the Arrow
-    files go (default `$DATACURATE_HOME/pools`)."""
+    one of `messages`, `sharegpt`, `alpaca`, `trl`. `source`: the source of records that have none (default: per
+    input, its name). `lenient`: skip and report malformed records instead of raising. `dedup`: drop exact duplicates
+    (same messages), keeping the first. `split`: for `DatasetDict` folders and Hub datasets. `cache_dir`: where the
+    Arrow files go (default `$DATACURATE_HOME/pools`). `columns`: your field names, `{"instruction": "question", ...}`.
+    `limit`: keep the first `limit` records; `sample`: then a seeded random `sample` of them (a count, a fraction or
+    "5%"; `seed`), in pool order: to try a recipe on a slice."""
     if format != "auto" and format not in FORMATS:
         raise ValueError(f"unknown format {format!r}: expected 'auto' or one of {FORMATS}")
+    columns = check_columns(columns)
     specs = _resolve_inputs(data, split)
     name = name or "+".join(dict.fromkeys(s["source"] for s in specs)) or "pool"
     _name_inputs(specs, source)
     inputs = tuple({k: v for k, v in s.items() if k not in ("given", "label")} for s in specs)
-    key = Hasher.hash(dict(inputs=inputs, format=format, strict=not lenient, split=split, code=_code_version()))
+    key = Hasher.hash(dict(inputs=inputs, format=format, strict=not lenient, split=split, columns=columns,
+                           code=_code_version()))
     cache = Path(cache_dir).expanduser() if cache_dir is not None else _data_home() / "pools"
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / f"pool-{key}.arrow"
-    if not path.exists(): _write_raw(path, inputs, format, strict=not lenient)
+    if not path.exists(): _write_raw(path, inputs, format, strict=not lenient, columns=columns)
     raw = _open_raw(path, key)
     report = LoadReport(
         inputs=[{k: v for k, v in s.items() if k not in ("data", "files", "given", "label")} for s in specs],
-        options=dict(format=format, source=source, lenient=lenient, dedup=dedup, split=split))
+        options=dict(format=format, source=source, lenient=lenient, dedup=dedup, split=split, columns=columns or None,
+                     limit=limit, sample=sample, seed=seed if sample is not None else None))
     ds = _finish(raw, report, strict=not lenient, dedup=dedup)
+    if limit is not None or sample is not None:
+        ds = _slice(ds, limit, sample, seed)
+        report.n_records = len(ds)
     return Pool(ds, report=report, name=name)

@@ -7,120 +7,346 @@ Docs: https://datacurate.github.io/datacurate/recipe.html.md"""
 # %% ../nbs/core/06_recipe.ipynb #bad4350f
 from __future__ import annotations
 
-import tomllib
+import difflib
+import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+if sys.version_info >= (3, 11): import tomllib
+else: import tomli as tomllib  # Python 3.10: the same parser, from PyPI (a dependency there)
+
+from fastcore.basics import patch_to
+
 from .hookspecs import STAGES
 from .pipeline import Pipeline
-from .plugins import get_method
-from .selection import resolve_budget
+from .plugins import check_step, get_method
+from .schema import FORMATS, check_columns
+from .selection import BudgetError, check_budget, parse_budget, resolve_budget
 
 # %% auto #0
-__all__ = ['RecipeError', 'Step', 'Recipe']
+__all__ = ['RecipeError', 'parse_value', 'set_key', 'apply_overrides', 'Step', 'Recipe']
 
 # %% ../nbs/core/06_recipe.ipynb #c00ef90c
 class RecipeError(ValueError):
     "A recipe that cannot run, with the key that is wrong."
 
-_TOP_KEYS = {"name", "budget", "seed", "output", "pool", "steps", "device"}
-_STEP_KEYS = {"stage", "method", "params", "budget", "features"}
+_TOP_KEYS = ("name", "budget", "seed", "output", "pool", "steps", "device", "run")
+_STEP_KEYS = ("stage", "method", "params", "budget", "name", "replace", "features")
+_POOL_KEYS = ("data", "format", "source", "lenient", "dedup", "split", "name", "cache_dir", "columns", "limit", "sample", "seed")
+_RUN_TYPES = {"executor": (str,), "workers": (int,), "gpus_per_worker": (int, float)}
 
+def _check_keys(given, allowed, where: str) -> None:
+    "A `RecipeError` for the first key of `given` not in `allowed`, with the closest valid key."
+    for key in given:
+        if key in allowed: continue
+        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise RecipeError(f"{where}: unknown key {key!r}{hint}; allowed: {sorted(allowed)}")
+
+def _check_budget(value, where: str):
+    "A budget as written, checked without a pool: its form, and that it is not 0."
+    try:
+        b = parse_budget(value)
+        resolve_budget(b, 1)
+    except BudgetError as e: raise RecipeError(f"{where}: {e}") from None
+    if b == 0 and not isinstance(b, float): raise RecipeError(f"{where}: budget 0 selects nothing")
+    return value
+
+# %% ../nbs/core/06_recipe.ipynb #52af4e15
+def parse_value(text: str):
+    "A `--set` value: a TOML value when `text` is one, else the text itself."
+    try: return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError: return text
+
+def set_key(d: dict, dotted: str, value) -> dict:
+    "Set the entry at the dotted path `dotted` (list elements by number) of the nested dict `d` to `value`; returns `d`."
+    parts = dotted.split(".")
+    if not dotted or any(not p for p in parts): raise RecipeError(f"--set {dotted!r}: not a dotted key like steps.0.params.rule")
+    cur = d
+    for i, part in enumerate(parts):
+        last, where = i == len(parts) - 1, ".".join(parts[:i + 1])
+        if isinstance(cur, list):
+            if not part.isdigit() or int(part) >= len(cur):
+                raise RecipeError(f"--set {dotted!r}: {where} is not an element of a list of {len(cur)}")
+            if last: cur[int(part)] = value
+            else: cur = cur[int(part)]
+        elif isinstance(cur, dict):
+            if last: cur[part] = value
+            else: cur = cur.setdefault(part, {})
+        else: raise RecipeError(f"--set {dotted!r}: {'.'.join(parts[:i])} is a value, not a table or list")
+    return d
+
+def apply_overrides(d: dict, sets=(), budget=None, seed=None) -> dict:
+    "The parsed recipe `d` with `--set key=value` entries, `--budget` and `--seed` applied (in that order)."
+    for item in sets or ():
+        key, sep, text = str(item).partition("=")
+        if not sep: raise RecipeError(f"--set {item!r}: expected key=value")
+        set_key(d, key.strip(), parse_value(text.strip()))
+    if budget is not None: d["budget"] = parse_value(str(budget)) if not isinstance(budget, (int, float)) else budget
+    if seed is not None: d["seed"] = int(seed)
+    return d
+
+# %% ../nbs/core/06_recipe.ipynb #04a313bb
 @dataclass
 class Step:
     "One stage call of a recipe."
     stage: str
     method: str
     params: dict = field(default_factory=dict)
-    budget: int | float | None = None  # aggregate steps may override the recipe budget
-    features: str | None = None  # cluster steps: the score method whose output to cluster
+    budget: int | float | str | None = None  # aggregate steps may override the recipe budget
+    name: str | None = None  # score steps: the step name that prefixes its columns (default: the method)
+    replace: bool = False  # score steps: may overwrite the columns of an earlier step of the same name
+
+    @property
+    def features(self): return self.params.get("features")
+
+def _step(s, i: int) -> Step:
+    "A checked `Step` from the table `s` of `steps[i]`."
+    where = f"steps[{i}]"
+    if not isinstance(s, dict): raise RecipeError(f"{where}: must be a table")
+    _check_keys(s, _STEP_KEYS, where)
+    for key in ("stage", "method"):
+        if not isinstance(s.get(key), str): raise RecipeError(f"{where}.{key}: missing or not a string")
+    if s["stage"] not in STAGES:
+        close = difflib.get_close_matches(s["stage"], STAGES, n=1)
+        raise RecipeError(f"{where}.stage: {s['stage']!r} is not one of {STAGES}"
+                          + (f" (did you mean {close[0]!r}?)" if close else ""))
+    params = s.get("params", {})
+    if not isinstance(params, dict): raise RecipeError(f"{where}.params: must be a table")
+    params = dict(params)
+    if "features" in s:
+        if "features" in params: raise RecipeError(f"{where}: 'features' given twice (step key and params)")
+        params["features"] = s["features"]
+    name, replace = s.get("name"), s.get("replace", False)
+    if name is not None and (not isinstance(name, str) or not name or "." in name):
+        raise RecipeError(f"{where}.name: must be a non-empty string without '.', got {name!r}")
+    if not isinstance(replace, bool): raise RecipeError(f"{where}.replace: must be true or false, got {replace!r}")
+    if (name is not None or replace) and s["stage"] != "score":
+        raise RecipeError(f"{where}: 'name' and 'replace' apply to score steps (this is a {s['stage']} step)")
+    budget = s.get("budget")
+    if budget is not None:
+        if s["stage"] != "aggregate": raise RecipeError(f"{where}.budget: only aggregate steps take a budget")
+        _check_budget(budget, f"{where}.budget")
+    return Step(s["stage"], s["method"], params, budget, name, replace)
+
+def _pool_table(pool) -> dict:
+    "The checked `[pool]` table (a string is its `data`)."
+    if isinstance(pool, str): pool = {"data": pool}
+    if not isinstance(pool, dict) or "data" not in pool: raise RecipeError("pool: needs a 'data' entry (path(s) or dataset name)")
+    _check_keys(pool, _POOL_KEYS, "pool")
+    data = pool["data"]
+    if not (isinstance(data, str) or (isinstance(data, list) and data and all(isinstance(x, str) for x in data))):
+        raise RecipeError(f"pool.data: a path, a dataset name or a list of them, got {data!r}")
+    if "format" in pool and pool["format"] not in ("auto", *FORMATS):
+        raise RecipeError(f"pool.format: {pool['format']!r} is not 'auto' or one of {FORMATS}")
+    try: check_columns(pool.get("columns"))
+    except ValueError as e: raise RecipeError(f"pool.{e}") from None
+    limit = pool.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise RecipeError(f"pool.limit: a count >= 1, got {limit!r}")
+    if pool.get("sample") is not None: _check_budget(pool["sample"], "pool.sample")
+    return dict(pool)
+
+def _run_table(run) -> dict | None:
+    "The checked `[run]` table: `executor`, `workers`, `gpus_per_worker` typed, other options free-form."
+    if run is None: return None
+    if not isinstance(run, dict): raise RecipeError(f"run: must be a table, got {run!r}")
+    for key, types in _RUN_TYPES.items():
+        if key in run and (isinstance(run[key], bool) or not isinstance(run[key], types)):
+            raise RecipeError(f"run.{key}: must be {' or '.join(t.__name__ for t in types)}, got {run[key]!r}")
+    return dict(run)
+
+# %% ../nbs/core/06_recipe.ipynb #e0d46f7f
+def _score_names(steps) -> None:
+    "Two score steps that would write the same columns are an error unless the later one says `replace = true`."
+    seen = {}
+    for i, s in enumerate(steps):
+        if s.stage != "score": continue
+        key = s.name or s.method
+        if key in seen and not s.replace:
+            raise RecipeError(f"steps[{i}]: a second score step named {key!r} (like steps[{seen[key]}]) would overwrite "
+                              "its columns: give it another `name`, or `replace = true`")
+        seen[key] = i
+
+_PATH_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".pq", ".csv", ".tsv", ".gz")
+
+def _looks_local(p: str) -> bool:
+    return p.startswith((".", "/", "~", "\\")) or p.lower().endswith(_PATH_SUFFIXES)
 
 @dataclass
 class Recipe:
     "A pool, a list of steps, a budget and a seed."
     pool: dict
     steps: list
-    budget: int | float
+    budget: int | float | str
     seed: int = 0
     name: str = "selection"
     output: str | None = None
     device: str | None = None
     base_dir: Path = field(default_factory=Path.cwd)
+    run_options: dict | None = None  # the [run] table
 
     @classmethod
-    def from_dict(cls, d: dict, base_dir=None) -> "Recipe":
-        "Build and validate a recipe from a dict (the parsed TOML)."
-        unknown = set(d) - _TOP_KEYS
-        if unknown: raise RecipeError(f"unknown recipe key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
+    def from_dict(cls, d: dict, base_dir=None, check: bool = True) -> "Recipe":
+        "Build and validate a recipe from a dict (the parsed TOML); `check`: also check methods and parameters."
+        if not isinstance(d, dict): raise RecipeError(f"a recipe is a table, got {type(d).__name__}")
+        _check_keys(d, _TOP_KEYS, "recipe")
         for key in ("pool", "steps", "budget"):
             if key not in d: raise RecipeError(f"recipe is missing {key!r}")
-        pool = d["pool"]
-        if isinstance(pool, str): pool = {"data": pool}
-        if not isinstance(pool, dict) or "data" not in pool: raise RecipeError("pool: needs a 'data' entry (path(s) or dataset name)")
+        pool = _pool_table(d["pool"])
         if not isinstance(d["steps"], list) or not d["steps"]: raise RecipeError("steps: must be a non-empty list of [[steps]] tables")
-        steps = []
-        for i, s in enumerate(d["steps"]):
-            if not isinstance(s, dict): raise RecipeError(f"steps[{i}]: must be a table")
-            bad = set(s) - _STEP_KEYS
-            if bad: raise RecipeError(f"steps[{i}]: unknown key(s) {sorted(bad)}; allowed: {sorted(_STEP_KEYS)}")
-            for key in ("stage", "method"):
-                if not isinstance(s.get(key), str): raise RecipeError(f"steps[{i}].{key}: missing or not a string")
-            if s["stage"] not in STAGES: raise RecipeError(f"steps[{i}].stage: {s['stage']!r} is not one of {STAGES}")
-            if not isinstance(s.get("params", {}), dict): raise RecipeError(f"steps[{i}].params: must be a table")
-            steps.append(Step(s["stage"], s["method"], dict(s.get("params", {})), s.get("budget"), s.get("features")))
+        steps = [_step(s, i) for i, s in enumerate(d["steps"])]
         if not any(s.stage == "aggregate" for s in steps): raise RecipeError("steps: a recipe needs at least one aggregate step")
-        try: resolve_budget(d["budget"], 1)
-        except ValueError as e: raise RecipeError(f"budget: {e}") from None
-        return cls(pool=pool, steps=steps, budget=d["budget"], seed=int(d.get("seed", 0)), name=d.get("name", "selection"),
-                   output=d.get("output"), device=d.get("device"), base_dir=Path(base_dir or Path.cwd()))
+        _score_names(steps)
+        budget = _check_budget(d["budget"], "budget")
+        seed = d.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int): raise RecipeError(f"seed: must be an integer, got {seed!r}")
+        for key in ("name", "output", "device"):
+            if d.get(key) is not None and not isinstance(d[key], str): raise RecipeError(f"{key}: must be a string, got {d[key]!r}")
+        r = cls(pool=pool, steps=steps, budget=budget, seed=seed, name=d.get("name", "selection"), output=d.get("output"),
+                device=d.get("device"), base_dir=Path(base_dir or Path.cwd()), run_options=_run_table(d.get("run")))
+        if check: r.check()
+        return r
 
     @classmethod
-    def from_toml(cls, path) -> "Recipe":
-        "Read and validate a TOML recipe; relative pool paths are taken from the recipe's folder."
+    def from_toml(cls, path, sets=(), budget=None, seed=None, check: bool = True) -> "Recipe":
+        """Read and validate a TOML recipe; relative paths in it are taken from the recipe's folder. `sets`
+        (`["key=value", ...]`), `budget` and `seed` override its entries (see `apply_overrides`)."""
         path = Path(path)
-        try: d = tomllib.loads(path.read_text())
+        if not path.is_file(): raise RecipeError(f"{path}: no such recipe file")
+        try: d = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e: raise RecipeError(f"{path}: not valid TOML: {e}") from None
-        return cls.from_dict(d, base_dir=path.resolve().parent)
+        return cls.from_dict(apply_overrides(d, sets, budget, seed), base_dir=path.resolve().parent, check=check)
 
     def to_dict(self) -> dict:
         "The recipe as plain data (it goes into the manifest)."
-        steps = [{k: v for k, v in vars(s).items() if v is not None} for s in self.steps]
-        return dict(name=self.name, budget=self.budget, seed=self.seed, output=self.output, device=self.device,
-                    pool=self.pool, steps=steps)
+        steps = [{k: v for k, v in vars(s).items() if v is not None and not (k == "replace" and v is False)} for s in self.steps]
+        out = dict(name=self.name, budget=self.budget, seed=self.seed, output=self.output, device=self.device,
+                   pool=self.pool, steps=steps)
+        if self.run_options is not None: out["run"] = self.run_options
+        return out
 
-    def check_methods(self) -> None:
-        "Fail before any work if a step names a method that is not installed or lacks the stage."
-        for i, s in enumerate(self.steps):
-            try: get_method(s.method, s.stage)
-            except Exception as e: raise RecipeError(f"steps[{i}] ({s.stage} {s.method!r}): {e}") from None
+# %% ../nbs/core/06_recipe.ipynb #7ee5352d
+def _executors():
+    "The `datacurate.executors` module, or a `RecipeError` saying that executor support is not installed."
+    try: import datacurate.executors as ex
+    except ImportError as e:
+        raise RecipeError(f"run: this recipe has a [run] table, but executor support is not installed "
+                          f"(datacurate.executors cannot be imported: {e})") from None
+    return ex
 
-    def _pool_args(self) -> dict:
-        args = dict(self.pool)
-        data = args.pop("data")
-        def resolve(p):
-            q = Path(p).expanduser()
-            full = q if q.is_absolute() else self.base_dir / q
-            return str(full) if full.exists() else p  # not a local path: a hub dataset name
-        args["data"] = [resolve(p) for p in data] if isinstance(data, list) else resolve(data)
-        return args
+@patch_to(Recipe)
+def check(self) -> list:
+    """Fail before any work if a step names a method that is not installed or lacks the stage, or parameters the
+    method does not declare; returns each step's resolved parameters (defaults filled)."""
+    resolved = []
+    for i, s in enumerate(self.steps):
+        try: get_method(s.method, s.stage)
+        except Exception as e: raise RecipeError(f"steps[{i}] ({s.stage} {s.method!r}): {e}") from None
+        try: resolved.append(check_step(s.stage, s.method, dict(s.params)))
+        except ValueError as e: raise RecipeError(f"steps[{i}].params ({s.stage} {s.method!r}): {e}") from None
+    if self.run_options is not None: _executors()
+    return resolved
 
-    def pipeline(self, pool=None) -> Pipeline:
-        "A `Pipeline` with this recipe's pool (or `pool`, already loaded), budget and seed, before any step runs."
-        from datacurate.pool import load_pool
-        self.check_methods()
-        pool = pool if pool is not None else load_pool(**self._pool_args())
-        p = Pipeline(pool, budget=self.budget, seed=self.seed, name=self.name, device=self.device)
-        p.recipe = self.to_dict()
-        return p
+@patch_to(Recipe)
+def check_methods(self) -> None:
+    "The method and parameter checks of `check` (kept under its old name)."
+    self.check()
 
-    def run(self, output=None, pool=None) -> Pipeline:
-        "Run every step; write the selection when an output folder is given here or in the recipe."
-        p = self.pipeline(pool)
-        for s in self.steps:
-            if s.stage == "score": p.score(s.method, **s.params)
-            elif s.stage == "cluster": p.cluster(s.method, features=s.features, **s.params)
-            elif s.stage == "aggregate": p.aggregate(s.method, budget=s.budget, **s.params)
-            else: p.refine(s.method, **s.params)
-        out = output or self.output
-        p.output = p.write(out) if out else None
-        return p
+@patch_to(Recipe)
+def _path(self, p) -> Path:
+    q = Path(p).expanduser()
+    return q if q.is_absolute() else self.base_dir / q
+
+@patch_to(Recipe)
+def _pool_args(self) -> dict:
+    args = dict(self.pool)
+    args.setdefault("seed", self.seed)
+    data = args.pop("data")
+    def resolve(p):
+        full = self._path(p)
+        return str(full) if full.exists() else p  # not a local path: a hub dataset name
+    args["data"] = [resolve(p) for p in data] if isinstance(data, list) else resolve(data)
+    if args.get("cache_dir") is not None: args["cache_dir"] = str(self._path(args["cache_dir"]))
+    return args
+
+@patch_to(Recipe)
+def step_params(self, step: Step) -> dict:
+    """`step.params` with every value that names a file or folder next to the recipe (a relative path with a `/` or a
+    suffix, that exists there) made absolute, so a query set or a model folder is found from any current folder."""
+    def fix(v):
+        if isinstance(v, list): return [fix(x) for x in v]
+        if not isinstance(v, str) or not v or Path(v).is_absolute() or not ("/" in v or Path(v).suffix): return v
+        full = self._path(v)
+        return str(full) if full.exists() else v
+    return {k: fix(v) for k, v in step.params.items()}
+
+@patch_to(Recipe)
+def output_path(self, output=None) -> Path | None:
+    "Where the selection goes: `output` as given (relative to the current folder), else the recipe's (relative to its file)."
+    if output is not None: return Path(output)
+    return self._path(self.output) if self.output else None
+
+@patch_to(Recipe)
+def validate(self) -> dict:
+    "Everything `run` would check before loading a model, plus the files: a summary of what would run (`--dry-run`)."
+    resolved = self.check()
+    data = self.pool["data"]
+    inputs = []
+    for i, p in enumerate(data if isinstance(data, list) else [data]):
+        full = self._path(p)
+        if full.exists(): inputs.append(str(full))
+        elif _looks_local(p): raise RecipeError(f"pool.data{f'[{i}]' if isinstance(data, list) else ''}: no such file or folder: {full}")
+        else: inputs.append(f"{p} (a Hugging Face Hub dataset name: not checked)")
+    out = self.output_path()
+    return dict(name=self.name, pool=inputs, budget=self.budget, seed=self.seed, output=str(out) if out else None,
+                run=self.run_options, steps=[dict(stage=s.stage, method=s.method, **({"name": s.name} if s.name else {}),
+                                                  params={**r, **self.step_params(s)}) for s, r in zip(self.steps, resolved)])
+
+# %% ../nbs/core/06_recipe.ipynb #49a6a0c1
+@patch_to(Recipe)
+def pipeline(self, pool=None) -> Pipeline:
+    "A `Pipeline` with this recipe's pool (or `pool`, already loaded), budget and seed, before any step runs."
+    from datacurate.pool import load_pool
+    self.check()
+    if self.run_options is not None: _executors().set_executor(**self.run_options)
+    pool = pool if pool is not None else load_pool(**self._pool_args())
+    if len(pool) == 0:
+        report = getattr(pool, "report", None)
+        first = report.invalid[0] if report is not None and report.invalid else None
+        why = f"; first problem: {first['locator']}: field {first['field']!r}: {first['message']}" if first else ""
+        raise RecipeError(f"pool: no valid records to select from ({report.summary() if report else 'empty'}{why})")
+    try: check_budget(self.budget, len(pool))
+    except BudgetError as e: raise RecipeError(f"budget: {e}") from None
+    p = Pipeline(pool, budget=self.budget, seed=self.seed, name=self.name, device=self.device)
+    p.recipe = self.to_dict()
+    p.warnings = []
+    return p
+
+def _warn(p, message: str, warn: bool) -> None:
+    p.warnings.append(message)
+    if warn: warnings.warn(message, UserWarning, stacklevel=3)
+
+@patch_to(Recipe)
+def run(self, output=None, pool=None, warn: bool = True) -> Pipeline:
+    """Run every step; write the selection when an output folder is given here or in the recipe. Budget warnings
+    go to `p.warnings` (and, with `warn`, to Python's `warnings`)."""
+    p = self.pipeline(pool)
+    budget = self.budget
+    for s in self.steps:
+        if s.stage == "score":
+            extra = {**({"name": s.name} if s.name else {}), **({"replace": True} if s.replace else {})}
+            p.score(s.method, **extra, **self.step_params(s))
+        elif s.stage == "cluster": p.cluster(s.method, **self.step_params(s))
+        elif s.stage == "aggregate":
+            if s.budget is not None: budget = s.budget
+            count, note = check_budget(budget, len(p.pool))
+            if note: _warn(p, note, warn)
+            sel = p.aggregate(s.method, budget=s.budget, **self.step_params(s))
+            if len(sel) < count and not note:
+                _warn(p, f"chose {len(sel):,} records, fewer than the budget {count:,}" + (f": {sel.note}" if sel.note else ""), warn)
+        else: p.refine(s.method, **self.step_params(s))
+    out = self.output_path(output)
+    p.output = p.write(out) if out else None
+    return p

@@ -1,4 +1,4 @@
-"""One normalized record for every instruction dataset: `id`, `source` and a list of `messages`; adapters for the OpenAI/Tulu, ShareGPT and Alpaca layouts.
+"""One normalized record for every instruction dataset: `id`, `source`, a list of `messages` and any metadata fields; adapters for the OpenAI/Tulu, ShareGPT, Alpaca and TRL prompt/completion layouts.
 
 Docs: https://datacurate.github.io/datacurate/schema.html.md"""
 
@@ -11,19 +11,27 @@ import hashlib
 import json
 import json.encoder
 import math
+import datetime as _dt
+import decimal
+
+from . import errors
 
 ROLES = ("system", "user", "assistant")
-FORMATS = ("messages", "sharegpt", "alpaca")
+FORMATS = ("messages", "sharegpt", "alpaca", "trl")
+# the fields the loader reads; every other field of a record is metadata, kept as is through to selection.jsonl
+FIELDS = ("id", "source", "dataset", "task", "messages", "conversations", "instruction", "input", "output", "system",
+          "prompt", "completion")
 
 # %% auto #0
-__all__ = ['ROLES', 'FORMATS', 'RecordError', 'content_hash', 'detect_format', 'normalize_record']
+__all__ = ['ROLES', 'FORMATS', 'FIELDS', 'RecordError', 'content_hash', 'detect_format', 'extra_fields', 'normalize_record',
+           'check_columns', 'map_columns', 'extra_json']
 
 # %% ../nbs/core/02_schema.ipynb #213225f4
-class RecordError(ValueError):
+class RecordError(errors.RecordError):
     "A malformed input record. `locator` names the record (`pool.jsonl:17`, `data.parquet[41]`), `field` the part that is wrong."
     def __init__(self, locator, field, message):
-        self.locator, self.field, self.reason = str(locator), str(field), str(message)
-        super().__init__(f"{self.locator}: field {self.field!r}: {self.reason}")
+        self.locator, self.reason = str(locator), str(message)
+        super().__init__(f"{self.locator}: field {field!r}: {self.reason}", record=self.locator, field=str(field))
 
     def __reduce__(self): return (type(self), (self.locator, self.field, self.reason))
 
@@ -49,27 +57,43 @@ def _typename(value) -> str:
     return "null" if value is None else type(value).__name__
 
 def detect_format(raw: dict, locator: str = "record") -> str:
-    "The layout of `raw`: `messages`, `sharegpt` or `alpaca`; `RecordError` naming `locator` when it is none of them."
+    "The layout of `raw`: `messages`, `sharegpt`, `alpaca` or `trl`; `RecordError` naming `locator` when it is none of them."
     if not isinstance(raw, dict):
         raise RecordError(locator, "record", f"expected a JSON object, got {_typename(raw)}")
     if not _missing(raw.get("messages")): return "messages"
     if not _missing(raw.get("conversations")): return "sharegpt"
     if not _missing(raw.get("instruction")) or not _missing(raw.get("output")): return "alpaca"
-    raise RecordError(locator, "messages", "cannot tell the record's format: it has no 'messages', 'conversations' "
-                      f"or 'instruction'/'output' field (keys: {sorted(map(str, raw))})")
+    if not _missing(raw.get("prompt")) or not _missing(raw.get("completion")): return "trl"
+    raise RecordError(locator, "messages", "cannot tell the record's format: it has no 'messages', 'conversations', "
+                      f"'instruction'/'output' or 'prompt'/'completion' field (keys: {sorted(map(str, raw))}); "
+                      "name your own fields with columns={'instruction': 'question', ...}")
 
 # %% ../nbs/core/02_schema.ipynb #48b5c443
 _MESSAGES_ROLES = {r: r for r in ROLES}
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                    "chatgpt": "assistant", "model": "assistant", "system": "system"}
 
-def _turns(raw, locator, key, role_key, content_key, role_map) -> list[dict]:
-    "Validate and normalize a list of turns stored under `raw[key]`."
-    turns = raw.get(key)
+def _join_parts(parts: list, locator, where: str) -> str:
+    "OpenAI content parts: the text of the `text` parts joined by a newline; any other part is a `RecordError`."
+    texts = []
+    for j, part in enumerate(parts):
+        at = f"{where}[{j}]"
+        if not isinstance(part, dict): raise RecordError(locator, at, f"a content part must be an object, got {_typename(part)}")
+        kind = part.get("type")
+        if kind != "text":
+            raise RecordError(locator, f"{at}.type", f"content part of type {kind!r} is not supported: only 'text' "
+                              "parts can be scored (convert or remove the others)")
+        text = part.get("text")
+        if _missing(text): raise RecordError(locator, f"{at}.text", "missing")
+        if not isinstance(text, str): raise RecordError(locator, f"{at}.text", f"must be a string, got {_typename(text)}")
+        texts.append(text)
+    return "\n".join(texts)
+
+def _turn_list(turns, locator, key, role_key, content_key, role_map, parts=False) -> list[dict]:
+    "Validate and normalize a list of turns found under `key` (no check that it has an assistant turn)."
     if _missing(turns): raise RecordError(locator, key, "missing")
     if not isinstance(turns, list):
         raise RecordError(locator, key, f"must be a list of turns, got {_typename(turns)}")
-    if not turns: raise RecordError(locator, key, "is empty: a record needs at least one assistant turn")
     out = []
     for i, turn in enumerate(turns):
         if type(turn) is dict:  # fast path: a well-formed turn whose role is spelled exactly like a key of role_map
@@ -89,16 +113,23 @@ def _turns(raw, locator, key, role_key, content_key, role_map) -> list[dict]:
             raise RecordError(locator, f"{where}.{role_key}", f"unknown role {role!r} (expected one of {sorted(role_map)})")
         content = turn.get(content_key)
         if _missing(content): raise RecordError(locator, f"{where}.{content_key}", "missing")
+        if parts and isinstance(content, list): content = _join_parts(content, locator, f"{where}.{content_key}")
         if not isinstance(content, str):
             raise RecordError(locator, f"{where}.{content_key}", f"must be a string, got {_typename(content)}")
         if norm == "assistant" and not content.strip():
             raise RecordError(locator, f"{where}.{content_key}", "empty assistant turn")
         out.append({"role": norm, "content": content})
+    return out
+
+def _turns(raw, locator, key, role_key, content_key, role_map, parts=False) -> list[dict]:
+    "Validate and normalize the list of turns stored under `raw[key]`: at least one, with an assistant turn."
+    out = _turn_list(raw.get(key), locator, key, role_key, content_key, role_map, parts)
+    if not out: raise RecordError(locator, key, "is empty: a record needs at least one assistant turn")
     if not any(m["role"] == "assistant" for m in out):
         raise RecordError(locator, key, "no assistant turn")
     return out
 
-def _from_messages(raw, locator): return _turns(raw, locator, "messages", "role", "content", _MESSAGES_ROLES)
+def _from_messages(raw, locator): return _turns(raw, locator, "messages", "role", "content", _MESSAGES_ROLES, parts=True)
 def _from_sharegpt(raw, locator): return _turns(raw, locator, "conversations", "from", "value", _SHAREGPT_ROLES)
 
 def _text_field(raw, locator, key, required=True) -> str:
@@ -119,7 +150,25 @@ def _from_alpaca(raw, locator):
     else: user = instruction + "\n\n" + extra
     return [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
 
-_ADAPTERS = {"messages": _from_messages, "sharegpt": _from_sharegpt, "alpaca": _from_alpaca}
+def _from_trl(raw, locator):
+    "TRL prompt-completion: two strings (one user and one assistant turn), or two lists of turns (conversational)."
+    prompt, completion = raw.get("prompt"), raw.get("completion")
+    if isinstance(prompt, list) or isinstance(completion, list):
+        for key, value in (("prompt", prompt), ("completion", completion)):
+            if not isinstance(value, list):
+                raise RecordError(locator, key, f"must be a list of turns like the other of prompt/completion "
+                                  f"(TRL's conversational form), got {'missing' if _missing(value) else _typename(value)}")
+        head = _turn_list(prompt, locator, "prompt", "role", "content", _MESSAGES_ROLES, parts=True)
+        tail = _turn_list(completion, locator, "completion", "role", "content", _MESSAGES_ROLES, parts=True)
+        if not any(m["role"] == "assistant" for m in tail): raise RecordError(locator, "completion", "no assistant turn")
+        return head + tail
+    user = _text_field(raw, locator, "prompt")
+    answer = _text_field(raw, locator, "completion")
+    if not answer.strip(): raise RecordError(locator, "completion", "empty assistant turn")
+    return [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+
+_ADAPTERS = {"messages": _from_messages, "sharegpt": _from_sharegpt, "alpaca": _from_alpaca, "trl": _from_trl}
+_TURN_KEYS = {"messages": "messages", "sharegpt": "conversations", "alpaca": "output", "trl": "completion"}
 
 # %% ../nbs/core/02_schema.ipynb #e6f263d4
 def _record_id(raw, locator, messages) -> str:
@@ -139,15 +188,86 @@ def _optional_str(raw, locator, key):
     if not isinstance(value, str): raise RecordError(locator, key, f"must be a string, got {_typename(value)}")
     return value
 
-def normalize_record(raw, locator="record", *, format: str = "auto", default_source: str | None = None) -> dict:
-    "Check `raw` and return it as `{id, source, messages[, task]}`; `RecordError` naming `locator` and the field otherwise."
+def _with_system(raw, locator, messages, key) -> list[dict]:
+    "`messages` with the record's top-level `system` field as their first turn; refused when it conflicts."
+    system = _optional_str(raw, locator, "system")
+    if not system: return messages
+    at = next((i for i, m in enumerate(messages) if m["role"] == "system"), None)
+    if at is None: return [{"role": "system", "content": system}, *messages]
+    if messages[at]["content"] == system: return messages
+    raise RecordError(locator, "system", f"conflicts with the system turn {key}[{at}], which has other text: a record "
+                      "has one system prompt (remove one of them)")
+
+_FIELD_SET = frozenset(FIELDS)
+
+def extra_fields(raw: dict) -> dict:
+    "The fields of `raw` the loader does not read (metadata such as `difficulty`, `license`), null values left out."
+    return {k: v for k, v in raw.items() if k not in _FIELD_SET and not (v is None or (isinstance(v, float) and v != v))}
+
+def normalize_record(raw, locator="record", *, format: str = "auto", default_source: str | None = None,
+                     columns: dict | None = None) -> dict:
+    """Check `raw` and return it as `{id, source, messages[, task], **metadata}`; `RecordError` naming `locator` and the
+    field otherwise. `columns` renames fields first (see `map_columns`)."""
+    if columns: raw = map_columns(raw, columns, locator)
     if format == "auto": format = detect_format(raw, locator)
     elif format not in _ADAPTERS: raise ValueError(f"unknown format {format!r}: expected 'auto' or one of {FORMATS}")
     elif not isinstance(raw, dict): raise RecordError(locator, "record", f"expected a JSON object, got {_typename(raw)}")
-    messages = _ADAPTERS[format](raw, locator)
+    messages = _with_system(raw, locator, _ADAPTERS[format](raw, locator), _TURN_KEYS[format])
     source = _optional_str(raw, locator, "source")
     if not source: source = _optional_str(raw, locator, "dataset")
     out = {"id": _record_id(raw, locator, messages), "source": source or default_source or "unknown", "messages": messages}
     task = _optional_str(raw, locator, "task")
     if task is not None: out["task"] = task
+    out.update(extra_fields(raw))
     return out
+
+# %% ../nbs/core/02_schema.ipynb #b8103448
+def check_columns(columns) -> dict:
+    "A validated copy of a column mapping `{loader name: your name}`; `ValueError` naming what is wrong."
+    if columns is None: return {}
+    if not isinstance(columns, dict): raise ValueError(f"columns must be a mapping {{loader name: your name}}, got {_typename(columns)}")
+    out = {}
+    for canon, given in columns.items():
+        if canon not in FIELDS:
+            import difflib
+            close = difflib.get_close_matches(str(canon), FIELDS, n=1)
+            raise ValueError(f"columns: {canon!r} is not a field the loader reads"
+                             f"{f' (did you mean {close[0]!r}?)' if close else ''}; expected one of {list(FIELDS)}")
+        if not isinstance(given, str) or not given:
+            raise ValueError(f"columns[{canon!r}] must be the name of a field of your data, got {given!r}")
+        out[canon] = given
+    if len(set(out.values())) != len(out): raise ValueError(f"columns: two loader names map to the same field: {out}")
+    return out
+
+def map_columns(raw, columns: dict, locator="record"):
+    "`raw` with its fields renamed by `columns` (`{loader name: your name}`, e.g. `{'instruction': 'question'}`)."
+    if not columns or not isinstance(raw, dict): return raw
+    inverse = {given: canon for canon, given in columns.items()}
+    out = {}
+    for key, value in raw.items():
+        name = inverse.get(key, key)
+        if name in out:
+            a, b = next(k for k in raw if inverse.get(k, k) == name), key
+            raise RecordError(locator, name, f"two fields become {name!r}: {a!r} and {b!r} (columns={columns})")
+        out[name] = value
+    return out
+
+def _jsonable(value):
+    "`json.dumps` fallback for metadata values that Parquet and datasets hand over as Python objects."
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)): return value.isoformat()
+    if isinstance(value, decimal.Decimal): return str(value)
+    if isinstance(value, _dt.timedelta): return value.total_seconds()
+    raise TypeError(type(value).__name__)
+
+_EXTRA_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_jsonable, allow_nan=False)
+
+def extra_json(extra: dict, locator="record") -> str | None:
+    "The metadata fields as one JSON object text (None when there are none); `RecordError` for a value JSON cannot hold."
+    if not extra: return None
+    try: return _EXTRA_ENCODER.encode(extra)  # one encoder for every record: json.dumps with options builds one per call
+    except (TypeError, ValueError):
+        for key, value in extra.items():
+            try: json.dumps(value, default=_jsonable, allow_nan=False)
+            except (TypeError, ValueError) as e:
+                raise RecordError(locator, key, f"a metadata value that JSON cannot hold ({type(value).__name__}: {e})") from None
+        raise

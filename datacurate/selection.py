@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from dataclasses import dataclass, field
@@ -19,23 +20,57 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['BudgetError', 'resolve_budget', 'Selection', 'Clustering', 'score_table', 'write_selection', 'read_selection']
+__all__ = ['BudgetError', 'parse_budget', 'resolve_budget', 'check_budget', 'Selection', 'Clustering', 'score_table',
+           'write_selection', 'read_selection']
 
 # %% ../nbs/core/04_selection.ipynb #8e42b8ae
 class BudgetError(ValueError):
     "A budget that cannot be met or makes no sense."
 
-def resolve_budget(budget, n: int) -> int:
-    "Turn `budget` (a count or a fraction of `n`) into a count."
+_PERCENT = re.compile(r"^([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*%$")
+
+def parse_budget(budget):
+    "A budget as given (an int, a float, or a string: `'1000'`, `'0.05'`, `'5%'`) as an int count or a float fraction."
+    if not isinstance(budget, str): return budget
+    s = budget.strip().replace("_", "")
+    m = _PERCENT.match(s)
+    if m:
+        pct = float(m.group(1))
+        if not 0 < pct <= 100: raise BudgetError(f"a percentage budget must be in (0%, 100%], got {budget!r}")
+        return pct / 100
+    try: return int(s)
+    except ValueError: pass
+    try: return float(s)
+    except ValueError:
+        raise BudgetError(f"budget {budget!r} is not a count (1000), a fraction (0.05) or a percentage ('5%')") from None
+
+def resolve_budget(budget, n: int, *, strict: bool = False) -> int:
+    """Turn `budget` (a count, a fraction of `n`, or a string such as `'5%'`) into a count. `strict`: a user's budget,
+    so 0, a fraction that rounds to 0 and an empty pool are errors."""
+    given, budget = budget, parse_budget(budget)
     if isinstance(budget, (bool, np.bool_)) or budget is None:
         raise BudgetError(f"budget must be a count or a fraction of the pool, got {budget!r}")
     if isinstance(budget, (int, np.integer)):
         if budget < 0: raise BudgetError(f"budget must be >= 0, got {budget}")
-        return int(budget)
-    if isinstance(budget, (float, np.floating)):
-        if not 0 < budget <= 1: raise BudgetError(f"a fractional budget must be in (0, 1], got {budget}")
-        return int(np.floor(budget * n + 0.5))
-    raise BudgetError(f"budget must be an int count or a float fraction, got {type(budget).__name__} {budget!r}")
+        count = int(budget)
+    elif isinstance(budget, (float, np.floating)):
+        if not 0 < budget <= 1: raise BudgetError(f"a fractional budget must be in (0, 1], got {given!r}")
+        count = int(np.floor(budget * n + 0.5))
+    else: raise BudgetError(f"budget must be an int count or a float fraction, got {type(budget).__name__} {budget!r}")
+    if strict:
+        if n == 0: raise BudgetError("the pool has no records to select from (empty, or every record was invalid)")
+        if count == 0 and isinstance(budget, (int, np.integer)): raise BudgetError("budget 0 selects nothing: give a count >= 1 or a fraction")
+        if count == 0: raise BudgetError(f"budget {given!r} of a pool of {n:,} records rounds to 0: give a larger fraction or a count")
+    return count
+
+def check_budget(budget, n: int, eligible: int | None = None) -> tuple[int, str | None]:
+    "A user's budget resolved strictly on a pool of `n`, and a warning when it exceeds the `eligible` records (default `n`)."
+    count = resolve_budget(budget, n, strict=True)
+    avail = n if eligible is None else int(eligible)
+    if count > avail:
+        what = "records in the pool" if eligible is None else "eligible records"
+        return count, f"budget {budget!r} ({count:,}) is larger than the {avail:,} {what}: at most {avail:,} can be chosen"
+    return count, None
 
 # %% ../nbs/core/04_selection.ipynb #9e6acf98
 @dataclass
@@ -88,14 +123,18 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""): h.update(chunk)
     return h.hexdigest()
 
-def _quiet_to_json(ds, path):
-    "Write a dataset as JSON lines without a progress bar for a one-batch write."
-    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
-    was_disabled = are_progress_bars_disabled()
-    disable_progress_bars()
-    try: ds.to_json(path, lines=True, force_ascii=False)
-    finally:
-        if not was_disabled: enable_progress_bars()
+def _write_records(ds, path):
+    """Write the rows of `ds` as JSON lines (UTF-8, `/` not escaped): every column in order, except that the JSON
+    object of the metadata column `extra` is merged into the record; bookkeeping columns (`_...`) are left out."""
+    cols = [c for c in ds.column_names if not c.startswith("_")]
+    with open(path, "w", encoding="utf-8") as f:
+        for batch in ds.with_format(None).iter(batch_size=1024):
+            for values in zip(*(batch[c] for c in cols)):
+                rec = {}
+                for c, v in zip(cols, values):
+                    if c != "extra": rec[c] = v
+                    elif v: rec.update(json.loads(v))
+                f.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
 
 def score_table(pool, selection: Selection, scores: pd.DataFrame | None = None) -> pd.DataFrame:
     "One row per pool record: id, source, selected, rank and the per-example score columns."
@@ -112,16 +151,16 @@ def score_table(pool, selection: Selection, scores: pd.DataFrame | None = None) 
 
 def write_selection(out_dir, pool, selection: Selection, scores: pd.DataFrame | None = None,
                     manifest: dict | None = None) -> Path:
-    "Atomically write `selection` of `pool` (records, score table, manifest) to the folder `out_dir`."
+    """Atomically write `selection` of `pool` (records with their metadata fields, score table, manifest) to the
+    folder `out_dir`."""
     out_dir = Path(out_dir).absolute()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         ds = pool.dataset if hasattr(pool, "dataset") else pool
-        keep = [c for c in ("id", "source", "messages", "task") if c in ds.column_names]
-        chosen = ds.select_columns(keep).select(selection.indices.tolist())
-        _quiet_to_json(chosen, tmp / "selection.jsonl")
+        chosen = ds.select(selection.indices.tolist())
+        _write_records(chosen, tmp / "selection.jsonl")
         score_table(pool, selection, scores).to_parquet(tmp / "scores.parquet", index=False)
         if selection.info is not None:
             info = selection.info.reset_index(drop=True).copy()

@@ -8,7 +8,8 @@
 3. Process the executed notebooks with nbdev's own processors (`#| hide` cells and `hide_line`s go, directives are
    stripped, housekeeping magics removed) plus a few of our own (`default_exp` cells go, `show_doc` inputs and
    `#| echo: false` inputs are hidden, skipped cells get a note), and insert a "run information" note: the hardware
-   it ran on and how long it took.
+   it ran on and how long it took. Outputs are scrubbed of the build machine's paths (temporary folders, the
+   docs run's `$DATACURATE_HOME`, the checkout, the virtualenv, the home folder: `scrub_paths`).
 4. Write API pages (MyST, Sphinx's Python domain) from the exported modules' docstrings and `docments` comments.
 5. Run Sphinx (myst-nb, nothing executed again) with `-W --keep-going`, then check every internal link of `_site/`.
 
@@ -153,7 +154,7 @@ def execute_notebook(nb_path: str, timeout: int = 1800, threads: int | None = No
         if _skip_reason(cell):
             cell.metadata.setdefault("tags", [])
             if "skip-execution" not in cell.metadata.tags: cell.metadata.tags.append("skip-execution")
-    home = tempfile.mkdtemp(prefix="datacurate-docs-home-")
+    home = tempfile.mkdtemp(prefix=DOCS_HOME_PREFIX)
     env = dict(os.environ, IN_TEST="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                DATACURATE_HOME=home, PYTHONWARNINGS=",".join(QUIET_WARNINGS))
     if threads and "OMP_NUM_THREADS" not in os.environ:
@@ -231,6 +232,50 @@ def _md_cell(text: str):
     return nbformat.v4.new_markdown_cell(text)
 
 
+# ---------------------------------------------------------------- no build-machine paths on the pages
+DOCS_HOME_PREFIX = "datacurate-docs-home-"  # execute_notebook's $DATACURATE_HOME: tempfile.mkdtemp(prefix=...)
+
+
+def _path_rules() -> list[tuple[re.Pattern, str]]:
+    "Patterns of this machine's paths and what a page shows instead, most specific first."
+    tmp = re.escape(tempfile.gettempdir().rstrip("/"))
+    end = r"(?=[/\s'\"),\]}>:&;<]|$)"
+    rules = [(re.compile(tmp + "/" + re.escape(DOCS_HOME_PREFIX) + r"[^/\s'\"]*" + end), "$DATACURATE_HOME"),
+             (re.compile(tmp + r"/[^/\s'\"]+" + end), "/tmp/…")]
+    roots = [(sys.prefix, "<venv>"), (str(ROOT), "<repo>"), (str(Path.home()), "~")]
+    for path, label in sorted(roots, key=lambda r: -len(r[0])):
+        if path and path != "/": rules.append((re.compile(re.escape(path.rstrip("/")) + end), label))
+    return rules
+
+
+def scrub_paths(text: str, rules=None) -> str:
+    "`text` with the build machine's temporary folders, checkout, virtualenv and home folder replaced by neutral names."
+    for pattern, label in rules or _path_rules():
+        text = pattern.sub(label.replace("\\", "\\\\"), text)
+    return text
+
+
+def scrub_outputs(nb) -> int:
+    "Scrub every text output of the notebook `nb` in place (streams, results, errors); returns how many changed."
+    rules, changed = _path_rules(), 0
+    def fix(value):
+        nonlocal changed
+        if isinstance(value, list): return [fix(v) for v in value]
+        if not isinstance(value, str): return value
+        new = scrub_paths(value, rules)
+        changed += new != value
+        return new
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if "text" in out: out["text"] = fix(out["text"])
+            if "traceback" in out: out["traceback"] = fix(out["traceback"])
+            if "evalue" in out: out["evalue"] = fix(out["evalue"])
+            for mime, value in (out.get("data") or {}).items():
+                if mime.startswith("text/") or mime == "application/json" and isinstance(value, str):
+                    out["data"][mime] = fix(value)
+    return changed
+
+
 def process_for_docs(nb_json: str, run_note: str):
     """Turn an executed notebook into a docs page with nbdev's processors plus ours. Returns an nbformat notebook."""
     import nbformat
@@ -271,6 +316,7 @@ def process_for_docs(nb_json: str, run_note: str):
     cells.insert(at, _md_cell(run_note))
     out.cells = cells
     out.metadata.pop("widgets", None)
+    scrub_outputs(out)
     return out
 
 

@@ -214,7 +214,7 @@ def test_bad_arguments(tmp_path, monkeypatch):
 
     def offline(*a, **k): raise ConnectionError("no network")
     monkeypatch.setattr(datasets, "load_dataset", offline)
-    with pytest.raises(FileNotFoundError, match="Hub dataset.*no network.*network connection"): load_pool("someone/some-dataset")
+    with pytest.raises(FileNotFoundError, match="Hub dataset.*no network.*download the data"): load_pool("someone/some-dataset")
 
 
 # ---------------------------------------------------------------- property-based: malformed records among valid ones
@@ -444,7 +444,8 @@ def test_killed_load_leaves_no_complete_looking_cache(tmp_path):
 import datacurate.pool as P
 
 ROLE = st.sampled_from(["user", "assistant", "system"] * 4 + ["User", "ASSISTANT", " user", "human", "gpt", "GPT", "bot", "tool", "Ünïcode", None])
-CONTENT = st.sampled_from(["q", "a", "é", 'say "hi"\n', "x\x1f"] * 3 + [" ", "", "\u3000", "\x1c", "\u2028", "\x85", None, 3])
+CONTENT = st.sampled_from(["q", "a", "é", 'say "hi"\n', "x\x1f"] * 3 + [" ", "", "\u3000", "\x1c", "\u2028", "\x85", None, 3,
+                           [{"type": "text", "text": "p"}, {"type": "text", "text": "q"}], [{"type": "image_url"}], []])
 RARE = lambda *bad: st.one_of(st.sampled_from(["absent"] * 6 + ["s", "do", "", " "]), st.sampled_from(bad))
 
 
@@ -455,7 +456,7 @@ def jsonl_lines(draw):
     role = st.sampled_from(["user", "assistant", "system", "User", "GPT", "human", "gpt"]) if clean else ROLE
     content = st.sampled_from(["q", "a", "é", 'say "hi"\n', "\u3000x"]) if clean else CONTENT
     for i in range(draw(st.integers(1, 12))):
-        kind = draw(st.sampled_from(["messages", "sharegpt", "alpaca"] * (20 if clean else 3) + ["none", "blank", "syntax", "list"]))
+        kind = draw(st.sampled_from(["messages", "sharegpt", "alpaca", "trl"] * (20 if clean else 3) + ["none", "blank", "syntax", "list"]))
         if kind == "blank": lines.append(draw(st.sampled_from(["", "  ", "\t"]))); continue
         if kind == "syntax": lines.append('{"messages": [}'); continue
         if kind == "list": lines.append("[1, 2]"); continue
@@ -465,6 +466,11 @@ def jsonl_lines(draw):
             turns = [{rk: draw(role), ck: draw(content)} for _ in range(draw(st.integers(0, 3)))]
             if draw(st.booleans()): turns.append({rk: "assistant" if kind == "messages" else "gpt", ck: "ok"})
             rec[key] = turns
+        elif kind == "trl":
+            for k in ("prompt", "completion"):
+                v = draw(st.sampled_from(["q", "a", "", " ", None, "absent", 3, [{"role": "user", "content": "q"}],
+                                          [{"role": "assistant", "content": "a"}]]))
+                if v != "absent": rec[k] = v
         elif kind == "alpaca":
             for k in ("instruction", "input", "output"):
                 v = draw(st.sampled_from(["do", "go", "do it", "", " ", "\u3000", None, "absent"]) if k != "input" else RARE(None, 5))
@@ -475,6 +481,8 @@ def jsonl_lines(draw):
             v = draw(st.sampled_from(["absent", "s", ""]) if clean else RARE(None, 4))
             if v != "absent": rec[k] = v
         if draw(st.booleans()): rec["meta"] = draw(st.sampled_from([{"a": [1, None]}, "text", 1.5, float("nan")]))
+        if draw(st.booleans()): rec["difficulty"] = draw(st.sampled_from([1, 2, 1.5, "hard", None, [1, "x"], {"x": 1}, True]))
+        if draw(st.booleans()): rec["system"] = draw(st.sampled_from(["Be brief.", "", " ", None, 3] if not clean else ["Be brief.", ""]))
         lines.append(json.dumps(rec, ensure_ascii=draw(st.booleans())))
     return lines
 
@@ -486,7 +494,7 @@ def _outcome(path, **kw):
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(jsonl_lines(), st.sampled_from(["auto", "messages", "sharegpt", "alpaca"]), st.booleans(), st.booleans(), st.integers(1, 3))
+@given(jsonl_lines(), st.sampled_from(["auto", "messages", "sharegpt", "alpaca", "trl"]), st.booleans(), st.booleans(), st.integers(1, 3))
 def test_fast_path_equals_per_record_path(monkeypatch, lines, format, lenient, dedup, block_lines):
     "Second way: every load through the vectorized JSON-lines path equals the same load with every record through normalize_record."
     with tempfile.TemporaryDirectory() as d:
@@ -513,3 +521,147 @@ def test_fast_path_is_taken_and_handles_bom_and_int_ids(tmp_path, monkeypatch):
     assert records(load_pool(tmp_path / "bom.jsonl", source="p")) == records(pool)
     (tmp_path / "bad.jsonl").write_bytes(p.read_bytes() + b'{"messages": "\xff"}\n')
     assert _strict_error(tmp_path / "bad.jsonl") == ("bad.jsonl:51", "json")
+
+
+
+# ---------------------------------------------------------------- metadata, system, TRL, content parts, columns (issue 17)
+
+META = [{"instruction": "Name a prime.", "output": "7", "difficulty": 2, "license": "cc-by/4.0", "tags": ["math", "é"]},
+        {"instruction": "2+2?", "output": "4", "difficulty": 1.5, "nested": {"a": [1, None]}},
+        {"instruction": "Hi", "output": "Hello.", "license": None}]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_metadata_kept_exactly(tmp_path, monkeypatch, fast):
+    "Second way: each record's metadata equals the raw record minus the loader's fields, computed here by hand."
+    monkeypatch.setattr(P, "_FAST_JSONL", fast)
+    pool = load_pool(jsonl(tmp_path / "m.jsonl", META))
+    by_hand = [{k: v for k, v in r.items() if k not in ("instruction", "output") and v is not None} for r in META]
+    assert [{k: v for k, v in r.items() if k not in ("id", "source", "messages")} for r in pool] == by_hand
+    assert type(pool[0]["difficulty"]) is int and pool[1]["difficulty"] == 1.5  # 2 stays an int next to 1.5
+    assert pool.metadata().loc[pool[0]["id"], "license"] == "cc-by/4.0"
+    # the id and dedup key are the conversation only: the same exchange with other metadata is a duplicate
+    dup = load_pool(META + [{**META[0], "difficulty": 9, "license": "mit"}], dedup=True)
+    assert len(dup) == 3 and dup.report.n_duplicates == 1
+    assert pool[0]["id"] == content_hash([U("Name a prime."), A("7")])
+
+
+def test_metadata_from_parquet_and_dataset(tmp_path):
+    import datetime
+    df = pd.DataFrame([{"instruction": "q", "output": "a", "level": 3, "when": datetime.date(2024, 5, 1)}])
+    df.to_parquet(tmp_path / "m.parquet")
+    rec = load_pool(tmp_path / "m.parquet")[0]
+    assert (rec["level"], rec["when"]) == (3, "2024-05-01")
+    ds = datasets.Dataset.from_list([{"instruction": "q", "output": "a", "license": "mit"}])
+    assert load_pool(ds)[0]["license"] == "mit"
+    with pytest.raises(RecordError) as e: load_pool([{"instruction": "q", "output": "a", "blob": b"\x00"}])
+    assert (e.value.locator, e.value.field) == ("records[0]", "blob")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_system_field_becomes_system_turn(tmp_path, monkeypatch, fast):
+    monkeypatch.setattr(P, "_FAST_JSONL", fast)
+    recs = [{"instruction": "q", "output": "a", "system": "Be brief."},
+            {"conversations": sharegpt([U("q"), A("a")]), "system": "Be long."},
+            {"conversations": sharegpt([S("Same."), U("q"), A("a")]), "system": "Same."},
+            {"instruction": "q2", "output": "a2", "system": ""}]
+    pool = load_pool(jsonl(tmp_path / "s.jsonl", recs))
+    assert [r["messages"] for r in pool] == [[S("Be brief."), U("q"), A("a")], [S("Be long."), U("q"), A("a")],
+                                             [S("Same."), U("q"), A("a")], [U("q2"), A("a2")]]
+    bad = jsonl(tmp_path / "bad.jsonl", [{"conversations": sharegpt([S("One."), U("q"), A("a")]), "system": "Two."}])
+    with pytest.raises(RecordError) as e: load_pool(bad)
+    assert (e.value.locator, e.value.field) == ("bad.jsonl:1", "system") and "conflicts" in e.value.reason
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_trl_and_content_parts(tmp_path, monkeypatch, fast):
+    monkeypatch.setattr(P, "_FAST_JSONL", fast)
+    recs = [{"prompt": "2+2?", "completion": "4"},
+            {"prompt": [S("Be brief."), U("2+2?")], "completion": [A("4")]},
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}, A("ok")]}]
+    pool = load_pool(jsonl(tmp_path / "t.jsonl", recs))
+    assert [r["messages"] for r in pool] == [[U("2+2?"), A("4")], [S("Be brief."), U("2+2?"), A("4")], [U("a\nb"), A("ok")]]
+    img = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x.png"}}]}, A("ok")]}
+    with pytest.raises(RecordError) as e: load_pool(jsonl(tmp_path / "i.jsonl", [recs[0], img]))
+    assert (e.value.locator, e.value.field) == ("i.jsonl:2", "messages[0].content[0].type")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_column_mapping(tmp_path, monkeypatch, fast):
+    monkeypatch.setattr(P, "_FAST_JSONL", fast)
+    recs = [{"uid": 7, "question": "q", "answer": "a", "level": 1}, {"uid": 8, "question": "q2", "answer": "a2"}]
+    cols = {"id": "uid", "instruction": "question", "output": "answer"}
+    pool = load_pool(jsonl(tmp_path / "c.jsonl", recs), columns=cols)
+    assert records(pool) == [{"id": "7", "source": "c", "messages": [U("q"), A("a")], "level": 1},
+                             {"id": "8", "source": "c", "messages": [U("q2"), A("a2")]}]
+    both = jsonl(tmp_path / "both.jsonl", [{"question": "q", "instruction": "i", "answer": "a"}])
+    with pytest.raises(RecordError) as e: load_pool(both, columns=cols)
+    assert (e.value.locator, e.value.field) == ("both.jsonl:1", "instruction")
+    with pytest.raises(ValueError, match="did you mean 'output'"): load_pool(recs, columns={"outptu": "answer"})
+    assert load_pool(recs, columns=cols).fingerprint != load_pool(recs, columns={**cols, "id": "nope"}).fingerprint
+
+
+def test_fingerprint_follows_content_not_path(tmp_path):
+    recs = [{"id": "a", "messages": CHAT1}, {"id": "b", "messages": CHAT2}]
+    fp = load_pool(jsonl(tmp_path / "one.jsonl", recs), source="s").fingerprint
+    jsonl(tmp_path / "other_name.jsonl", recs)
+    pd.DataFrame(recs).to_parquet(tmp_path / "p.parquet")
+    assert load_pool(tmp_path / "other_name.jsonl", source="s").fingerprint == fp
+    assert load_pool(tmp_path / "p.parquet", source="s").fingerprint == fp
+    assert load_pool(recs, source="s").fingerprint == fp
+    os.utime(tmp_path / "one.jsonl", ns=(1, 1))  # a new mtime, the same records
+    assert load_pool(tmp_path / "one.jsonl", source="s").fingerprint == fp
+    assert load_pool(recs[::-1], source="s").fingerprint != fp                       # order
+    assert load_pool(recs, source="t").fingerprint != fp                             # source
+    assert load_pool([recs[0], {"id": "b", "messages": CHAT3}], source="s").fingerprint != fp  # content
+    copy = recs + [{"id": "c", "messages": CHAT1}]
+    assert load_pool(copy, source="s", dedup=True).fingerprint == fp   # an option that drops the copy: the same records
+    assert load_pool(copy, source="s").fingerprint != fp               # without dedup the copy stays: other records
+    pool = load_pool(recs, source="s")
+    assert pool.select([0, 1]).fingerprint == fp and pool.select([1, 0]).fingerprint != fp
+
+
+def test_limit_and_sample(tmp_path):
+    recs = [{"instruction": f"q{i}", "output": f"a{i}"} for i in range(50)]
+    assert [r["messages"][0]["content"] for r in load_pool(recs, limit=5)] == [f"q{i}" for i in range(5)]
+    a, b = load_pool(recs, sample=10, seed=3), load_pool(recs, sample="20%", seed=3)
+    got = [int(r["messages"][0]["content"][1:]) for r in a]
+    assert len(got) == 10 and got == sorted(got) and len(set(got)) == 10         # pool order, no repeats
+    assert [r["id"] for r in a] == [r["id"] for r in b]                          # 10 == 20% of 50
+    assert [r["id"] for r in load_pool(recs, sample=10, seed=4)] != [r["id"] for r in a]
+    both = [int(r["messages"][0]["content"][1:]) for r in load_pool(recs, limit=20, sample=5, seed=0)]
+    assert len(both) == 5 and max(both) < 20
+    assert load_pool(recs, sample=10, seed=3).report.options["sample"] == 10
+
+
+def test_hub_name_fails_fast_offline(monkeypatch):
+    import time
+    called = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: called.append(a) or (_ for _ in ()).throw(ConnectionError("offline")))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False); monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setattr(P, "_hub_reachable", lambda timeout=2.0: False)
+    t = time.perf_counter()
+    with pytest.raises(FileNotFoundError, match="cannot be reached"): load_pool("someone/some-dataset")
+    assert not called and time.perf_counter() - t < 5
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")                   # offline: only the local HF cache is asked
+    with pytest.raises(FileNotFoundError, match="HF_DATASETS_OFFLINE is set"): load_pool("someone/some-dataset")
+    assert called
+    with pytest.raises(FileNotFoundError, match="not a Hugging Face Hub dataset name"): load_pool("not a name")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")
+    assert P._offline() is None
+
+
+def test_system_records_take_the_fast_path(tmp_path, monkeypatch):
+    "Records with a system field and no system turn are normalized on whole columns: no record goes through _add_record."
+    recs = [{"instruction": f"q{i}", "output": f"a{i}", "system": "Be brief."} for i in range(20)]
+    recs += [{"conversations": sharegpt([U("q"), A("a")]), "system": "S", "level": 3}, {"prompt": "p", "completion": "c", "system": "T"}]
+    p = jsonl(tmp_path / "s.jsonl", recs)
+    calls = []
+    orig = P._add_record
+    monkeypatch.setattr(P, "_add_record", lambda *a, **k: calls.append(a[2]) or orig(*a, **k))
+    pool = load_pool(p)
+    assert not calls
+    assert pool[0]["messages"] == [S("Be brief."), U("q0"), A("a0")] and pool[20]["messages"] == [S("S"), U("q"), A("a")]
+    assert pool[20]["level"] == 3 and pool[21]["messages"] == [S("T"), U("p"), A("c")]
+    monkeypatch.setattr(P, "_FAST_JSONL", False)
+    assert records(load_pool(p, cache_dir=tmp_path / "slow")) == records(pool)

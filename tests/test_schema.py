@@ -17,7 +17,8 @@ S = lambda c: {"role": "system", "content": c}
 
 def test_messages_adapter_multiturn():
     raw = {"id": "m1", "source": "tulu", "messages": [S("sys"), U("q1"), A("a1"), U("q2"), A("a2")], "extra": 1}
-    assert normalize_record(raw, "f:1") == {"id": "m1", "source": "tulu", "messages": [S("sys"), U("q1"), A("a1"), U("q2"), A("a2")]}
+    assert normalize_record(raw, "f:1") == {"id": "m1", "source": "tulu", "messages": [S("sys"), U("q1"), A("a1"), U("q2"), A("a2")],
+                                            "extra": 1}  # a metadata field is kept
 
 
 def test_sharegpt_adapter_role_map():
@@ -97,7 +98,7 @@ def test_explicit_format_and_unknown_format():
     ({"messages": [U("q"), ["assistant", "a"]]}, "messages[1]"),
     ({"messages": [U("q"), {"role": 1, "content": "a"}]}, "messages[1].role"),
     ({"messages": [U("q"), {"role": "tool", "content": "a"}]}, "messages[1].role"),
-    ({"messages": [U("q"), {"role": "assistant", "content": ["a"]}]}, "messages[1].content"),
+    ({"messages": [U("q"), {"role": "assistant", "content": ["a"]}]}, "messages[1].content[0]"),  # a part must be an object
     ({"messages": [{"role": "user"}, A("a")]}, "messages[0].content"),
     ({"messages": [U("q"), A("\t ")]}, "messages[1].content"),
     ({"conversations": [{"from": "human", "value": "q"}, {"value": "a"}]}, "conversations[1].from"),
@@ -171,8 +172,9 @@ def broken_records(draw):
     if what == "list": raw[top] = draw(st.sampled_from(["text", {"a": 1}, 5])); return layout, raw, top
     if what == "turn": turns[i] = draw(st.sampled_from(["text", 5, ["user", "x"]])); return layout, raw, f"{top}[{i}]"
     k = ck if what == "content" else rk
-    turns[i][k] = draw(st.sampled_from([5, ["x"], {"t": "x"}, 1.5]))
-    return layout, raw, f"{top}[{i}].{k}"
+    turns[i][k] = value = draw(st.sampled_from([5, ["x"], {"t": "x"}, 1.5]))
+    parts = layout == "messages" and k == ck and isinstance(value, list)  # a list content is OpenAI content parts
+    return layout, raw, f"{top}[{i}].{k}" + ("[0]" if parts else "")
 
 
 @settings(max_examples=150, deadline=None)
@@ -192,3 +194,90 @@ def test_broken_records_name_locator_and_field(rec):
     assert (e.value.locator, e.value.field) == ("pool.jsonl:42", field)
     with pytest.raises(RecordError) as e: normalize_record(raw, "data.parquet[7]", format=layout)
     assert (e.value.locator, e.value.field) == ("data.parquet[7]", field)
+
+
+# ---------------------------------------------------------------- issue 17: metadata, system, TRL, content parts, columns
+
+from datacurate.schema import FIELDS, check_columns, extra_fields, extra_json, map_columns
+
+
+def test_metadata_fields_are_everything_the_loader_does_not_read():
+    raw = {"instruction": "q", "output": "a", "id": 3, "source": "s", "task": "t", "difficulty": 2, "license": "mit",
+           "empty": None, "nan": float("nan"), "tags": ["x"]}
+    out = normalize_record(raw, "f:1")
+    by_hand = {"difficulty": 2, "license": "mit", "tags": ["x"]}  # loader fields, null and NaN left out
+    assert {k: v for k, v in out.items() if k not in ("id", "source", "messages", "task")} == by_hand
+    assert extra_fields(raw) == by_hand
+    assert set(FIELDS) >= {"system", "prompt", "completion"}
+    assert out["id"] == "3" and normalize_record({**raw, "id": None, "license": "x"})["id"] == content_hash([U("q"), A("a")])
+
+
+def test_system_field_rules():
+    base = {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}
+    assert normalize_record({**base, "system": "S"})["messages"] == [S("S"), U("q"), A("a")]
+    assert normalize_record({**base, "system": ""})["messages"] == [U("q"), A("a")]
+    with_turn = {"conversations": [{"from": "system", "value": "S"}] + base["conversations"]}
+    assert normalize_record({**with_turn, "system": "S"})["messages"] == [S("S"), U("q"), A("a")]
+    with pytest.raises(RecordError) as e: normalize_record({**with_turn, "system": "T"}, "f:2")
+    assert (e.value.locator, e.value.field) == ("f:2", "system")
+    msgs = {"messages": [U("q"), A("a")], "system": "S"}  # the messages layout follows the same rule
+    assert normalize_record(msgs)["messages"] == [S("S"), U("q"), A("a")]
+
+
+@pytest.mark.parametrize("raw, messages", [
+    ({"prompt": "q", "completion": "a"}, [U("q"), A("a")]),
+    ({"prompt": "", "completion": "a"}, [U(""), A("a")]),
+    ({"prompt": [S("s"), U("q")], "completion": [A("a")]}, [S("s"), U("q"), A("a")]),
+    ({"prompt": [U("q"), A("a1"), U("q2")], "completion": [A("a2")]}, [U("q"), A("a1"), U("q2"), A("a2")]),
+])
+def test_trl_layouts(raw, messages):
+    assert normalize_record(raw)["messages"] == messages
+    assert normalize_record(raw, format="trl")["messages"] == messages
+
+
+@pytest.mark.parametrize("raw, field", [
+    ({"prompt": "q"}, "completion"),
+    ({"prompt": "q", "completion": ""}, "completion"),
+    ({"completion": "a"}, "prompt"),
+    ({"prompt": [U("q")], "completion": "a"}, "completion"),
+    ({"prompt": [U("q")], "completion": [U("a")]}, "completion"),
+    ({"prompt": [{"role": "bot", "content": "q"}], "completion": [A("a")]}, "prompt[0].role"),
+])
+def test_trl_errors(raw, field):
+    with pytest.raises(RecordError) as e: normalize_record(raw, "t:1")
+    assert e.value.field == field
+
+
+def test_content_parts():
+    parts = [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}]
+    assert normalize_record({"messages": [{"role": "user", "content": parts}, A("a")]})["messages"][0] == U("one\ntwo")
+    for bad, field in [([{"type": "image_url", "image_url": {}}], "messages[0].content[0].type"),
+                       ([{"type": "text"}], "messages[0].content[0].text"),
+                       ([{"type": "text", "text": 3}], "messages[0].content[0].text"),
+                       (["plain"], "messages[0].content[0]")]:
+        with pytest.raises(RecordError) as e: normalize_record({"messages": [{"role": "user", "content": bad}, A("a")]}, "p:1")
+        assert (e.value.locator, e.value.field) == ("p:1", field)
+    with pytest.raises(RecordError) as e:  # an assistant turn of empty text parts is empty
+        normalize_record({"messages": [U("q"), {"role": "assistant", "content": []}]})
+    assert e.value.field == "messages[1].content"
+
+
+def test_columns_mapping():
+    cols = check_columns({"instruction": "question", "output": "answer", "id": "uid"})
+    raw = {"uid": 5, "question": "q", "answer": "a", "level": 1}
+    assert normalize_record(raw, columns=cols) == {"id": "5", "source": "unknown", "messages": [U("q"), A("a")], "level": 1}
+    assert map_columns(raw, {}) is raw
+    with pytest.raises(RecordError) as e: normalize_record({**raw, "output": "b"}, "c:1", columns=cols)
+    assert (e.value.locator, e.value.field) == ("c:1", "output")
+    for bad in [{"questoin": "q"}, {"instruction": 3}, {"instruction": "x", "input": "x"}, ["instruction"]]:
+        with pytest.raises(ValueError): check_columns(bad)
+
+
+def test_extra_json_round_trip():
+    import datetime, decimal, json
+    extra = {"a": 1, "b": 1.5, "c": "/x/é", "d": [1, {"e": None}], "t": True}
+    assert json.loads(extra_json(extra)) == extra
+    assert json.loads(extra_json({"d": datetime.datetime(2024, 1, 2, 3, 4), "m": decimal.Decimal("1.10")})) == \
+        {"d": "2024-01-02T03:04:00", "m": "1.10"}
+    with pytest.raises(RecordError) as e: extra_json({"x": float("inf")}, "r:1")
+    assert e.value.field == "x"
