@@ -162,7 +162,7 @@ def _score_column(scores, params) -> tuple[np.ndarray, np.ndarray | None]:
     for c in cands:
         if isinstance(scores, pd.DataFrame) and c in scores.columns:
             step = c.rsplit(".", 1)[0] + "." if "." in c else ""
-            elig = scores.get(f"{step}eligible", scores.get("eligible"))
+            elig = scores.get("eligible", scores.get(f"{step}eligible"))  # the combined eligibility over every step
             return scores[c].to_numpy(np.float64), (None if elig is None else elig.to_numpy(bool))
     raise KeyError(f"length: no score column {cands[0]!r} in the score table; run the length score step first")
 
