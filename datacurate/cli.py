@@ -17,7 +17,7 @@ from typing import Annotated
 from fastcore.script import anno_parser, store_true
 
 # %% auto #0
-__all__ = ['COMMANDS', 'plugins', 'select', 'demo', 'cache', 'version', 'main']
+__all__ = ['COMMANDS', 'plugins', 'select', 'demo', 'cache', 'version', 'arena', 'main']
 
 # %% ../nbs/core/07_cli.ipynb #ba761b22
 def _params_table(method: str):
@@ -125,7 +125,15 @@ def version():
     print(json.dumps(v, indent=2))
     return v
 
-COMMANDS = {"plugins": plugins, "select": select, "demo": demo, "cache": cache, "version": version}
+def arena(config: str,  # the arena TOML file
+          output: str = None,  # output folder (overrides the file's `output`)
+          threads: int = None,  # torch CPU threads (default: torch's choice)
+          ):
+    "Run a selection arena: every arm selects, the base model is fine-tuned on each selection and evaluated; report."
+    from datacurate.arena import arena as run_arena
+    return run_arena(config, output=output, threads=threads)
+
+COMMANDS = {"plugins": plugins, "select": select, "arena": arena, "demo": demo, "cache": cache, "version": version}
 
 # %% ../nbs/core/07_cli.ipynb #0e93d36c
 def _usage() -> str:
