@@ -41,12 +41,12 @@ def compare(records, model, label, **kw):
     batched, tb = timed(lambda: ifd_scores(records, model, **kw))
     rss_b = rss_mib()
     loop, tl = timed(lambda: ifd_scores(records, model, batched=False, **kw))
-    diff = np.nanmax(np.abs(batched["ifd"].to_numpy() - loop["ifd"].to_numpy()))
-    same_nan = bool((batched["ifd"].isna() == loop["ifd"].isna()).all())
+    diff = np.nanmax(np.abs(batched["score"].to_numpy() - loop["score"].to_numpy()))
+    same_nan = bool((batched["score"].isna() == loop["score"].isna()).all())
     k = max(1, n // 10)
-    sa = select_ifd(batched["ifd"], k, rng=np.random.default_rng(0)).indices
-    sb = select_ifd(loop["ifd"], k, rng=np.random.default_rng(0)).indices
-    toks = int(batched["ifd_tokens"].sum())
+    sa = select_ifd(batched["score"], k, rng=np.random.default_rng(0)).indices
+    sb = select_ifd(loop["score"], k, rng=np.random.default_rng(0)).indices
+    toks = int(batched["tokens"].sum())
     print(f"{label}: {n} records, {toks} answer tokens")
     print(f"  batched  {tb:8.2f} s  {n / tb:8.1f} examples/s   peak RSS {rss_b:,.0f} MiB")
     print(f"  bs=1     {tl:8.2f} s  {n / tl:8.1f} examples/s   peak RSS {rss_mib():,.0f} MiB")

@@ -71,7 +71,7 @@ def check_value(p: Param, value, where: str):
 
 # %% ../nbs/core/00b_params.ipynb #cb3f2e22
 def _suggest(name: str, valid: list[str]) -> list[str]:
-    close = difflib.get_close_matches(name, valid, n=len(valid), cutoff=0.5)
+    close = difflib.get_close_matches(name, valid, n=len(valid), cutoff=0.5) if valid else []
     return close + sorted(v for v in valid if v not in close)
 
 def resolve_params(method: str, stage: str | None, declared, given: dict) -> dict:

@@ -58,7 +58,7 @@ def _arms():
         {"name": "perplexity", "steps": [s("perplexity"), g("perplexity")]},
         {"name": "ifd", "steps": [s("ifd"), g("ifd", threshold="none")]},
         {"name": "superfiltering", "steps": [s("superfiltering"), g("superfiltering", threshold="none")]},
-        {"name": "top_k", "steps": [s("perplexity"), g("top_k", column="ppl_loss", descending=False)]},
+        {"name": "top_k", "steps": [s("perplexity"), g("top_k", column="perplexity.loss", descending=False)]},
         {"name": "embedding", "steps": [s("embedding"), g("task_rr")]},
         {"name": "rds_plus", "steps": [s("rds_plus"), g("rr_query")]},
         {"name": "mean_query", "steps": [s("rds_plus"), g("mean_query")]},
@@ -66,7 +66,7 @@ def _arms():
         {"name": "normalized_mean_query", "steps": [s("rds_plus"), g("normalized_mean_query")]},
         {"name": "less", "steps": [s("less", **LESS), g("less")]},
         {"name": "kmq", "steps": [s("rds_plus"), {"stage": "cluster", "method": "kmeans", "features": "rds_plus", "params": {"k": 4}},
-                                  s("perplexity"), g("kmq", quality="ppl_loss")]},
+                                  s("perplexity"), g("kmq", quality="perplexity.loss")]},
         {"name": "iterit", "steps": [s("iterit", system_prompt=None), g("iterit", system_prompt=None)]},
     ]
     from datacurate.plugins import methods
