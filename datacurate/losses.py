@@ -19,7 +19,8 @@ from .views import DIRECT_PREFIXES, Encoded, Template, content_hash, encode, rec
 
 # %% auto #0
 __all__ = ['RATIOS', 'COMBINE', 'default_template', 'resolve_model', 'direct_prefix_ids', 'answer_views', 'view_losses',
-           'view_losses_loop', 'losses_key', 'cached_view_losses', 'empty_answers', 'combine_ifd', 'ifd_scores']
+           'view_losses_loop', 'losses_key', 'cached_view_losses', 'empty_answers', 'combine_ifd', 'loss_spec',
+           'ifd_scores']
 
 # %% ../nbs/core/12a_losses.ipynb #2aed314d
 def default_template(tokenizer) -> str:
@@ -236,7 +237,8 @@ def combine_ifd(cond_sum, cond_n, dir_sum, dir_n, turn_offsets, combine: str = "
                          "turns": turns, "status": status})
 
 # %% ../nbs/core/12a_losses.ipynb #341104a6
-def _spec(lm, template, max_length, direct_prefix, tokens="answer") -> tuple[Template, int, dict]:
+def loss_spec(lm, template, max_length, direct_prefix, tokens="answer") -> tuple[Template, int, dict]:
+    "The template, the effective max_length and the cache spec of one way of computing answer losses."
     tok = lm.tokenizer
     tmpl = template if isinstance(template, Template) else Template(tok, template or default_template(tok))
     max_length = min(int(max_length), _max_positions(lm))
@@ -249,7 +251,7 @@ def ifd_scores(records, model="smollm2-135m", tokenizer=None, *, ratio: str = "l
     `ppl_ratio`, `loss_cond`, `loss_direct`, `tokens`, `turns`, `truncated`, `eligible` and `reason`."""
     if ratio not in RATIOS: raise ValueError(f"ratio must be one of {RATIOS}, got {ratio!r}")
     lm = resolve_model(model, tokenizer, device)
-    tmpl, max_length, spec = _spec(lm, template, max_length, direct_prefix)
+    tmpl, max_length, spec = loss_spec(lm, template, max_length, direct_prefix)
     full, direct = answer_views(records, lm, tmpl, max_length, direct_prefix)
     if batched:
         cond = cached_view_losses(records, lm, full, "full", spec, cache, max_tokens_per_batch, progress)

@@ -82,13 +82,21 @@ def test_discovered_through_its_entry_point_and_runs_in_a_pipeline():
             rec("python or rust for a CLI?")]
     p = Pipeline(pool, budget=2, seed=0)
     p.score("keyword_hits", keywords=["python"])
-    assert p.scores["keyword_hits"].tolist() == [1, 0, 2, 1]
+    assert p.scores["keyword_hits.score"].tolist() == [1, 0, 2, 1]
     sel = p.aggregate("keyword_top")
     assert sel.indices[0] == 2 and sel.indices[1] in (0, 3)
     again = Pipeline(pool, budget=2, seed=0)
     again.score("keyword_hits", keywords=["python"])
     assert again.aggregate("keyword_top").indices.tolist() == sel.indices.tolist()
-    with pytest.raises(ValueError, match="run the `keyword_hits` score step first"):
+    with pytest.raises((KeyError, ValueError), match="run the `keyword_hits` score step first"):
         Pipeline(pool, budget=2).aggregate("keyword_top")
-    with pytest.raises(ValueError, match="params.keywords is required"):
+    with pytest.raises(ValueError, match="missing required parameter 'keywords'"):
         Pipeline(pool, budget=2).score("keyword_hits")
+    with pytest.raises(ValueError, match="unknown parameter 'keyword'; valid: keywords"):
+        Pipeline(pool, budget=2).score("keyword_hits", keyword=["python"])
+
+
+def test_conformance():
+    from datacurate.testing import check_method
+    check_method("keyword_hits", params={"keywords": ["question"]})
+    check_method("keyword_top", setup=lambda p: p.score("keyword_hits", keywords=["question"]))

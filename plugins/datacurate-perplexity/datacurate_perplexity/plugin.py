@@ -11,7 +11,7 @@ import pandas as pd
 from datacurate.hookspecs import hookimpl
 from datacurate.selection import Selection
 from datacurate.kit import ineligible_summary, rank
-from datacurate.losses import _spec, answer_views, cached_view_losses, empty_answers, resolve_model
+from datacurate.losses import answer_views, cached_view_losses, empty_answers, loss_spec, resolve_model
 from datacurate.params import Param
 
 # %% auto #0
@@ -30,7 +30,7 @@ def perplexity_scores(records, model="smollm2-135m", tokenizer=None, *, tokens: 
                       progress: bool = False, cache=True) -> pd.DataFrame:
     "Mean loss per record over its answer tokens (`tokens='answer'`) or every token (`'all'`), batched, cached."
     lm = resolve_model(model, tokenizer, device)
-    tmpl, max_length, spec = _spec(lm, template, max_length, None, tokens)
+    tmpl, max_length, spec = loss_spec(lm, template, max_length, None, tokens)
     full, _ = answer_views(records, lm, tmpl, max_length, None, tokens)
     r = cached_view_losses(records, lm, full, "full", spec, cache, max_tokens_per_batch, progress)
     n = r["n_tokens"]
