@@ -131,7 +131,7 @@ _IMPL = dict(incremental=_greedy_incremental, lazy=_greedy_lazy, direct=_greedy_
 # %% ../../../nbs/plugins/iterit/00_greedy.ipynb #cf974eaa
 def greedy_select(complexity, tfidf, budget: int, gamma: float = 0.1, strategy: str = "incremental",
                   max_picks: int | None = None) -> pd.DataFrame:
-    """Greedy complexity x diversity selection (IterIT, `methods.md` §5.3).
+    """Greedy complexity x diversity selection (IterIT, the IterIT paper (arXiv 2412.17365)).
 
     `complexity`: one non-negative score per row (IFD; kept in float32). `tfidf`: (n, m) non-negative sparse matrix
     (rows = the same candidates). Picks `min(budget, n)` rows; after each pick every column (n-gram) of the picked
