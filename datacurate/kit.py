@@ -76,7 +76,10 @@ def eligible_mask(scores, n: int | None = None) -> np.ndarray:
     return np.ones(n, bool)
 
 def ineligible_summary(scores) -> str:
-    "`'; not scorable: empty_answer 3, truncated_away 1'`, or `''` when every row is eligible."
+    "`'; not scorable: empty_answer 3, truncated_away 1'`, or `''`: from a score table, or an array of reasons ('ok'/'' when eligible)."
+    if scores is not None and not isinstance(scores, pd.DataFrame):
+        scores = pd.DataFrame({"reason": np.where(np.isin(np.asarray(scores, dtype=object).astype(str), ["ok", ""]), "",
+                                                  np.asarray(scores, dtype=object).astype(str))})
     if not isinstance(scores, pd.DataFrame) or "reason" not in scores.columns: return ""
     r = scores["reason"].astype(str)
     if "eligible" in scores.columns: r = r[~scores["eligible"].to_numpy(dtype=bool)]

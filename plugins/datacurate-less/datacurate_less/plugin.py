@@ -186,5 +186,5 @@ def score(method, pool, params, context):
 def aggregate(method, scores, budget, pool, params, context):
     if method != "less": return None
     from datacurate.kit import query_scores
-    qs = query_scores(context, scores, params.get("scores_from"), needed_by="less aggregate")
+    qs = scores if isinstance(scores, QueryScores) else query_scores(context, scores, params.get("scores_from"), needed_by="less aggregate")
     return less_selection(qs, budget, params.get("rule") or qs.meta.get("rule", "task_mean_max"))
