@@ -20,11 +20,11 @@ __all__ = ['toy_records', 'check_declaration', 'check_method']
 
 # %% ../nbs/core/50_testing.ipynb #98f9a79d
 def toy_records(n: int = 24) -> list[dict]:
-    "A small pool with several sources, multi-turn records and answers of varied length (one blank answer)."
+    "A small pool with several sources, multi-turn records and answers of varied length."
     words = "the model reads a question and writes a careful answer with code lists and steps".split()
     out = []
     for i in range(n):
-        ans = " ".join(words[: 1 + (i * 7) % len(words)]) if i != 5 else " "
+        ans = " ".join(words[: 1 + (i * 7) % len(words)])
         msgs = [{"role": "user", "content": f"Question {i}: explain item {i % 5}."}, {"role": "assistant", "content": ans}]
         if i % 4 == 0: msgs += [{"role": "user", "content": "And why?"}, {"role": "assistant", "content": f"Because {i}."}]
         out.append({"id": f"toy-{i}", "source": ("code", "chat", "math")[i % 3], "messages": msgs})
