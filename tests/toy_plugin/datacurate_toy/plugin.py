@@ -20,5 +20,5 @@ def score(method, pool):
 
 @hookimpl
 def aggregate(method, scores, budget):
-    order = np.argsort(-scores["answer_length"].to_numpy(), kind="stable")
+    order = np.argsort(-scores["answer_length.answer_length"].to_numpy(), kind="stable")
     return Selection(order[:budget], method=method)
