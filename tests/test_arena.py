@@ -188,11 +188,10 @@ def test_bad_input_is_named(tmp_path, lm):
         mk(budgets=[500]).run()
     with pytest.raises(ContaminationError, match="pool 'leak-0' ~ task 'math' test 'task-math-1006'"):
         mk(decontam="refuse").run()
-    # an unknown parameter fails in the selection phase, before any training
-    a = mk(arms=[{"name": "ppl", "steps": [{"stage": "score", "method": "perplexity", "params": {"no_such": 1}},
-                                         {"stage": "aggregate", "method": "perplexity"}], "seeds": [0]}])
+    # an unknown parameter fails when the arena is built (declared parameters), before any selection or training
     with pytest.raises(ArenaError, match=r"arm 'ppl' steps\[0\] \(score 'perplexity'\).*no_such"):
-        a.run()
+        mk(arms=[{"name": "ppl", "steps": [{"stage": "score", "method": "perplexity", "params": {"no_such": 1}},
+                                           {"stage": "aggregate", "method": "perplexity"}], "seeds": [0]}]).run()
     assert not (tmp_path / "o" / "cells").exists()
 
 

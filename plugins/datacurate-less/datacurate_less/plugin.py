@@ -92,7 +92,7 @@ _QUERY = [Param("queries", object, None, "query records or a path (one of querie
           Param("task_field", str, "task", "the field naming each query's task", stages=("score",)),
           Param("query_source", str, None, "source label for loaded query records", stages=("score",)),
           Param("cache", object, True, "the feature cache: True (default root), False, or a folder", stages=("score",))]
-PARAMS = [Param(k, _ptype(v), v, "see the LESS section of the tutorial", stages=("score",)) for k, v in DEFAULTS.items() if k != "rule"] + _QUERY + [
+PARAMS = [Param(k, object if k in ("model", "template", "warmup_dir") else _ptype(v), v, "see the LESS section of the tutorial", stages=("score",)) for k, v in DEFAULTS.items() if k != "rule"] + _QUERY + [
     Param("rule", str, "task_mean_max", "how per-query influences reduce", choices=RULES),
     Param("scores_from", str, None, "the less score step to read (default: the only query-by-pool step)", stages=("aggregate",))]
 
