@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['SimilarityError', 'write_vectors', 'open_vectors', 'as_vectors', 'top_m_rows', 'QueryScores', 'RoundRobin',
-           'round_robin', 'round_robin_bruteforce', 'query_set']
+__all__ = ['QUERY_PARAMS', 'SimilarityError', 'write_vectors', 'open_vectors', 'as_vectors', 'top_m_rows', 'QueryScores',
+           'RoundRobin', 'round_robin', 'round_robin_bruteforce', 'query_set']
 
 # %% ../nbs/core/30_similarity.ipynb #ff00ecab
 class SimilarityError(ValueError):
@@ -437,3 +437,15 @@ def query_set(params: dict, pool, seed: int = 0):
     if tv is not None:
         tasks = np.array(["all" if t is None or t == "" else str(t) for t in tv], dtype=object)
     return records, tasks, eligible
+
+# %% ../nbs/core/30_similarity.ipynb #qparams02
+from .params import Param
+
+QUERY_PARAMS = [Param("queries", object, None, "query records or a path (one of queries, query_rows, query_where)", stages=("score",)),
+                Param("query_rows", object, None, "pool rows used as the query set", stages=("score",)),
+                Param("query_where", dict, None, "a pool filter giving the query set, e.g. {source: 'humaneval'}", stages=("score",)),
+                Param("query_n", int, None, "query_where: sample this many rows (seeded)", stages=("score",)),
+                Param("query_seed", int, None, "the query sample's seed (default: the pipeline's)", stages=("score",)),
+                Param("holdout", bool, True, "query rows taken from the pool are never selected", stages=("score",)),
+                Param("task_field", str, "task", "the field naming each query's task", stages=("score",)),
+                Param("query_source", str, None, "source label for loaded query records", stages=("score",))]

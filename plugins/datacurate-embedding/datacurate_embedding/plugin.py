@@ -13,6 +13,7 @@ import numpy as np
 
 from datacurate.hookspecs import hookimpl
 from datacurate.params import Param
+from datacurate.similarity import QUERY_PARAMS
 from datacurate.pipeline import data_home
 from datacurate.similarity import QueryScores, open_vectors, query_set, write_vectors
 
@@ -23,14 +24,7 @@ __all__ = ['TEXT_FORMAT', 'PARAMS', 'register_methods', 'conversation_text', 'lo
            'embedding_scores', 'score']
 
 # %% ../../../nbs/plugins/embedding/00_embedding.ipynb #54a1641b
-_QUERY = [Param("queries", object, None, "query records or a path (one of queries, query_rows, query_where)", stages=("score",)),
-          Param("query_rows", object, None, "pool rows used as the query set", stages=("score",)),
-          Param("query_where", dict, None, "a pool filter giving the query set, e.g. {source: 'humaneval'}", stages=("score",)),
-          Param("query_n", int, None, "query_where: sample this many rows (seeded)", stages=("score",)),
-          Param("query_seed", int, None, "the query sample's seed (default: the pipeline's)", stages=("score",)),
-          Param("holdout", bool, True, "query rows taken from the pool are never selected", stages=("score",)),
-          Param("task_field", str, "task", "the field naming each query's task", stages=("score",)),
-          Param("query_source", str, None, "source label for loaded query records", stages=("score",))]
+_QUERY = QUERY_PARAMS
 PARAMS = _QUERY + [
     Param("model", str, "all-minilm-l6-v2", "a sentence-transformers model: the packaged MiniLM, a path or a hub id"),
     Param("device", str, None, "where the encoder runs (default: the pipeline's device)"),

@@ -16,6 +16,7 @@ import pandas as pd
 
 from datacurate.hookspecs import hookimpl
 from datacurate.params import Param
+from datacurate.similarity import QUERY_PARAMS
 from datacurate.selection import Selection
 from datacurate.similarity import QueryScores
 
@@ -83,15 +84,7 @@ DEFAULTS = dict(model="smollm2-135m", max_length=2048, truncation="right", templ
 def _ptype(v):
     return object if v is None or isinstance(v, tuple) else float if isinstance(v, float) else type(v)
 
-_QUERY = [Param("queries", object, None, "query records or a path (one of queries, query_rows, query_where)", stages=("score",)),
-          Param("query_rows", object, None, "pool rows used as the query set", stages=("score",)),
-          Param("query_where", dict, None, "a pool filter giving the query set, e.g. {source: 'humaneval'}", stages=("score",)),
-          Param("query_n", int, None, "query_where: sample this many rows (seeded)", stages=("score",)),
-          Param("query_seed", int, None, "the query sample's seed (default: the pipeline's)", stages=("score",)),
-          Param("holdout", bool, True, "query rows taken from the pool are never selected", stages=("score",)),
-          Param("task_field", str, "task", "the field naming each query's task", stages=("score",)),
-          Param("query_source", str, None, "source label for loaded query records", stages=("score",)),
-          Param("cache", object, True, "the feature cache: True (default root), False, or a folder", stages=("score",))]
+_QUERY = QUERY_PARAMS + [Param("cache", object, True, "the feature cache: True (default root), False, or a folder", stages=("score",))]
 PARAMS = [Param(k, object if k in ("model", "template", "warmup_dir") else _ptype(v), v, "see the LESS section of the tutorial", stages=("score",)) for k, v in DEFAULTS.items() if k != "rule"] + _QUERY + [
     Param("rule", str, "task_mean_max", "how per-query influences reduce", choices=RULES),
     Param("scores_from", str, None, "the less score step to read (default: the only query-by-pool step)", stages=("aggregate",))]

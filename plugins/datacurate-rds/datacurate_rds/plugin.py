@@ -9,6 +9,7 @@ import numpy as np
 
 from datacurate.hookspecs import hookimpl
 from datacurate.params import Param
+from datacurate.similarity import QUERY_PARAMS
 from datacurate.similarity import QueryScores, query_set
 
 POOLINGS = ("weighted_mean", "mean", "last")
@@ -17,14 +18,7 @@ POOLINGS = ("weighted_mean", "mean", "last")
 __all__ = ['POOLINGS', 'PARAMS', 'register_methods', 'pooled', 'rds_scores', 'score']
 
 # %% ../../../nbs/plugins/rds/00_rds.ipynb #c4f5ab5a
-_QUERY = [Param("queries", object, None, "query records or a path (one of queries, query_rows, query_where)", stages=("score",)),
-          Param("query_rows", object, None, "pool rows used as the query set", stages=("score",)),
-          Param("query_where", dict, None, "a pool filter giving the query set, e.g. {source: 'humaneval'}", stages=("score",)),
-          Param("query_n", int, None, "query_where: sample this many rows (seeded)", stages=("score",)),
-          Param("query_seed", int, None, "the query sample's seed (default: the pipeline's)", stages=("score",)),
-          Param("holdout", bool, True, "query rows taken from the pool are never selected", stages=("score",)),
-          Param("task_field", str, "task", "the field naming each query's task", stages=("score",)),
-          Param("query_source", str, None, "source label for loaded query records", stages=("score",))]
+_QUERY = QUERY_PARAMS
 PARAMS = _QUERY + [
     Param("model", object, "smollm2-135m", "the model to be trained (its hidden states): a short name, path, hub id or loaded model"),
     Param("device", str, None, "where the model runs (default: the pipeline's device)"),
