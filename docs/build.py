@@ -436,7 +436,13 @@ def toctrees(notebooks: list[Path]) -> str:
         return "\n".join(["```{toctree}", f":caption: {caption}", f":maxdepth: {maxdepth}", "", *entries, "```", ""])
     return "\n".join(filter(None, [tree("Start here", first), tree("Tutorials: one per method", methods),
                                    tree("Build your own", later), tree("Core library (notebooks)", core),
-                                   tree("More notebooks", other), tree("Reference", ["api/index"])]))
+                                   tree("More notebooks", other), tree("Measured results", results_pages()),
+                                   tree("Reference", ["api/index"])]))
+
+
+def results_pages() -> list[str]:
+    "Measured reports shipped under `docs/` (the arena's report.md): pages of their own in the navigation."
+    return [p.relative_to(DOCS).with_suffix("").as_posix() for p in sorted((DOCS / "arena").glob("report.md"))]
 
 
 # ---------------------------------------------------------------- build
