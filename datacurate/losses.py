@@ -18,9 +18,9 @@ from .runner import as_loaded, assemble, iter_feature_batches, plan_batches, tok
 from .views import DIRECT_PREFIXES, Encoded, Template, content_hash, encode, record_messages
 
 # %% auto #0
-__all__ = ['RATIOS', 'COMBINE', 'default_template', 'resolve_model', 'direct_prefix_ids', 'answer_views', 'view_losses',
-           'view_losses_loop', 'losses_key', 'cached_view_losses', 'empty_answers', 'combine_ifd', 'loss_spec',
-           'ifd_scores']
+__all__ = ['RATIOS', 'COMBINE', 'ZERO_DIRECT', 'TRUNCATED', 'PRECISIONS', 'default_template', 'resolve_model',
+           'direct_prefix_ids', 'answer_views', 'view_losses', 'view_losses_loop', 'losses_key', 'cached_view_losses',
+           'empty_answers', 'combine_ifd', 'with_system_prompt', 'ifd_options', 'loss_spec', 'ifd_scores']
 
 # %% ../nbs/core/12a_losses.ipynb #2aed314d
 def default_template(tokenizer) -> str:
@@ -236,6 +236,45 @@ def combine_ifd(cond_sum, cond_n, dir_sum, dir_n, turn_offsets, combine: str = "
                          "loss_ratio": nan(loss_ratio), "ppl_ratio": nan(ppl_ratio), "tokens": n_c.astype(np.int64),
                          "turns": turns, "status": status})
 
+# %% ../nbs/core/12a_losses.ipynb #32e9266d
+ZERO_DIRECT = ("nan", "zero")
+TRUNCATED = ("score", "exclude")
+PRECISIONS = ("float64", "float32")
+
+def with_system_prompt(records, system_prompt: str | None) -> list[dict]:
+    "The records as `{'messages': ...}`, with `system_prompt` first in every conversation that has no system message."
+    msgs = record_messages(records)
+    if system_prompt:
+        msgs = [ms if ms and ms[0]["role"] == "system" else [{"role": "system", "content": system_prompt}, *ms] for ms in msgs]
+    return [{"messages": ms} for ms in msgs]
+
+def ifd_options(t: pd.DataFrame, truncated=None, *, zero_direct: str = "nan", on_truncated: str = "score",
+                precision: str = "float64") -> pd.DataFrame:
+    """Apply the per-method IFD options to a `combine_ifd` table: `zero_direct='zero'` gives IFD 0 (eligible) where the
+    direct loss is 0 (IterIT's reference) instead of a `zero_direct_loss` reason; `on_truncated='exclude'` makes a
+    truncated record ineligible (`truncated`); `precision='float32'` rounds the record losses to float32 and computes
+    the ratios from the rounded values (IterIT's arithmetic; pooled tokens only)."""
+    for name, v, ok in (("zero_direct", zero_direct, ZERO_DIRECT), ("on_truncated", on_truncated, TRUNCATED),
+                        ("precision", precision, PRECISIONS)):
+        if v not in ok: raise ValueError(f"{name} must be one of {ok}, got {v!r}")
+    t = t.copy()
+    if precision == "float32":
+        lc, ld = t["loss_cond"].to_numpy(np.float32), t["loss_direct"].to_numpy(np.float32)
+        ok = (t["status"] == "ok").to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            t["loss_ratio"] = np.where(ok, lc / ld, np.nan).astype(np.float32)
+            t["ppl_ratio"] = np.where(ok, np.exp(lc.astype(np.float64) - ld), np.nan).astype(np.float32)
+        t["loss_cond"], t["loss_direct"] = lc, ld
+    if zero_direct == "zero":
+        z = (t["status"] == "zero_direct_loss").to_numpy()
+        t.loc[z, ["loss_ratio", "ppl_ratio"]] = 0.0
+        t.loc[z, "status"] = "ok"
+    if on_truncated == "exclude" and truncated is not None:
+        tr = np.asarray(truncated, bool) & (t["status"] == "ok").to_numpy()
+        t.loc[tr, ["loss_ratio", "ppl_ratio"]] = np.nan
+        t.loc[tr, "status"] = "truncated"
+    return t
+
 # %% ../nbs/core/12a_losses.ipynb #341104a6
 def loss_spec(lm, template, max_length, direct_prefix, tokens="answer") -> tuple[Template, int, dict]:
     "The template, the effective max_length and the cache spec of one way of computing answer losses."
@@ -245,12 +284,17 @@ def loss_spec(lm, template, max_length, direct_prefix, tokens="answer") -> tuple
     return tmpl, max_length, {"template": tmpl.fingerprint, "max_length": max_length, "direct_prefix": direct_prefix, "tokens": tokens}
 
 def ifd_scores(records, model="smollm2-135m", tokenizer=None, *, ratio: str = "loss", direct_prefix: str = "header",
-               template=None, combine: str = "tokens", max_length: int = 1024, max_tokens_per_batch: int | None = None,
-               device=None, progress: bool = False, batched: bool = True, cache=True) -> pd.DataFrame:
+               template=None, combine: str = "tokens", max_length: int = 1024, system_prompt: str | None = None,
+               zero_direct: str = "nan", on_truncated: str = "score", precision: str = "float64",
+               max_tokens_per_batch: int | None = None, device=None, progress: bool = False, batched: bool = True,
+               cache=True) -> pd.DataFrame:
     """IFD of every record under `model`: `score` is the `ratio` chosen (NaN where undefined), with `loss_ratio`,
-    `ppl_ratio`, `loss_cond`, `loss_direct`, `tokens`, `turns`, `truncated`, `eligible` and `reason`."""
+    `ppl_ratio`, `loss_cond`, `loss_direct`, `tokens`, `turns`, `truncated`, `eligible` and `reason`.
+    `system_prompt`, `zero_direct`, `on_truncated`, `precision`: see `with_system_prompt` and `ifd_options`."""
     if ratio not in RATIOS: raise ValueError(f"ratio must be one of {RATIOS}, got {ratio!r}")
+    if precision == "float32" and combine != "tokens": raise ValueError("precision='float32' needs combine='tokens'")
     lm = resolve_model(model, tokenizer, device)
+    if system_prompt: records = with_system_prompt(records, system_prompt)
     tmpl, max_length, spec = loss_spec(lm, template, max_length, direct_prefix)
     full, direct = answer_views(records, lm, tmpl, max_length, direct_prefix)
     if batched:
@@ -259,6 +303,7 @@ def ifd_scores(records, model="smollm2-135m", tokenizer=None, *, ratio: str = "l
     else: cond, dirl = view_losses_loop(lm, full, "full"), view_losses_loop(lm, direct, "direct")
     t = combine_ifd(cond["turn_loss_sum"], cond["turn_n_tokens"], dirl["turn_loss_sum"], dirl["turn_n_tokens"],
                     cond["turn_offsets"], combine)
+    t = ifd_options(t, cond["truncated"], zero_direct=zero_direct, on_truncated=on_truncated, precision=precision)
     empty = empty_answers(records)
     for c in ("loss_ratio", "ppl_ratio"): t.loc[empty, c] = np.nan
     t.loc[empty, "status"] = "empty_answer"

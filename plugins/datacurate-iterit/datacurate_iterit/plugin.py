@@ -58,24 +58,14 @@ def ifd_scores(messages, model, *, system_prompt: str | None = DEFAULTS["system_
     """IterIT's IFD of every conversation in `messages` under `model` (a `LoadedModel`, a `(model, tokenizer)` pair or
     anything `datacurate.models.load_model` takes): `loss_cond`, `loss_direct` (mean answer-token CE, nats),
     `ifd = exp(loss_cond - loss_direct)` (float32; NaN when not computable), `n_tokens`, `truncated`."""
-    from datacurate.runner import as_loaded, run_features
-    lm = as_loaded(model)
-    if system_prompt:
-        messages = [ms if ms and ms[0]["role"] == "system" else [{"role": "system", "content": system_prompt}, *ms]
-                    for ms in messages]
-    recs = [{"messages": ms} for ms in messages]
-    kw = dict(features=("loss",), template=template, max_length=max_length, max_tokens_per_batch=max_tokens_per_batch,
-              progress=progress)
-    cond = run_features(lm, recs, view="full", **kw)
-    direct = run_features(lm, recs, view="direct", direct_prefix="turn", **kw)
-    lc, ld = cond["loss_mean"].astype(np.float32), direct["loss_mean"].astype(np.float32)
-    with np.errstate(invalid="ignore", over="ignore"):
-        ifd = np.exp(lc.astype(np.float64) - ld).astype(np.float32)
-    ifd[ld == 0] = 0.0  # as the reference: an answer predicted perfectly on its own has IFD 0
-    bad = cond["truncated"] | direct["truncated"] | (cond["n_tokens"] == 0) | (direct["n_tokens"] == 0)
-    ifd[bad] = np.nan
-    return pd.DataFrame({"loss_cond": lc, "loss_direct": ld, "ifd": ifd, "n_tokens": cond["n_tokens"],
-                         "truncated": cond["truncated"] | direct["truncated"]})
+    from datacurate.losses import ifd_scores as core_ifd_scores
+    s = core_ifd_scores([{"messages": ms} for ms in messages], model, ratio="ppl", direct_prefix="turn",
+                        template=template, max_length=max_length, system_prompt=system_prompt, zero_direct="zero",
+                        on_truncated="exclude", precision="float32", max_tokens_per_batch=max_tokens_per_batch,
+                        progress=progress, cache=False)
+    return pd.DataFrame({"loss_cond": s["loss_cond"].to_numpy(np.float32), "loss_direct": s["loss_direct"].to_numpy(np.float32),
+                         "ifd": s["score"].to_numpy(np.float32), "n_tokens": s["tokens"].to_numpy(np.int64),
+                         "truncated": s["truncated"].to_numpy(bool)})
 
 # %% ../../../nbs/plugins/iterit/01_iterit.ipynb #d4be9ffd
 def eligible_mask(ifd, max_ifd: float = 1.0) -> np.ndarray:
