@@ -8,14 +8,14 @@ Docs: https://datacurate.github.io/datacurate/losses.html.md"""
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
-from .models import LoadedModel
-from .runner import as_loaded, assemble, iter_feature_batches, plan_batches, tokens_per_batch, _max_positions
 from .views import DIRECT_PREFIXES, Encoded, Template, content_hash, encode, record_messages
+
+if TYPE_CHECKING: from datacurate.models import LoadedModel  # annotations only: importing this module needs no torch
 
 # %% auto #0
 __all__ = ['RATIOS', 'COMBINE', 'ZERO_DIRECT', 'TRUNCATED', 'PRECISIONS', 'default_template', 'resolve_model',
@@ -29,6 +29,8 @@ def default_template(tokenizer) -> str:
 
 def resolve_model(model, tokenizer=None, device=None) -> LoadedModel:
     "A `LoadedModel` from a short name, path, hub id, `LoadedModel`, `(model, tokenizer)` pair, or model + `tokenizer`."
+    import torch
+    from datacurate.runner import as_loaded
     if tokenizer is not None and isinstance(model, torch.nn.Module): model = (model, tokenizer)
     if isinstance(model, (str,)) and device is not None:
         from datacurate.models import load_model
@@ -60,6 +62,7 @@ def direct_prefix_ids(tokenizer, template: Template, direct_prefix: str) -> np.n
 def answer_views(records, lm: LoadedModel, template=None, max_length: int = 1024, direct_prefix: str | None = "none",
                  tokens: str = "answer"):
     "`(full, direct)` encodings; `direct` is None when `direct_prefix` is None. `tokens='all'` scores every token of `full`."
+    from datacurate.runner import _max_positions
     if tokens not in ("answer", "all"): raise ValueError(f"tokens must be 'answer' or 'all', got {tokens!r}")
     tok = lm.tokenizer
     tmpl = template if isinstance(template, Template) else Template(tok, template or default_template(tok))
@@ -96,6 +99,7 @@ def _width(enc: Encoded) -> int:
 def view_losses(lm: LoadedModel, enc: Encoded, view: str = "full", max_tokens_per_batch: int | None = None,
                 max_batch_size: int = 256, progress: bool = False) -> dict:
     "Loss sums and token counts per record (`loss_sum`, `n_tokens`) and per assistant turn (`turn_*`), batched."
+    from datacurate.runner import assemble, iter_feature_batches, plan_batches, tokens_per_batch
     batches = plan_batches(enc.lengths, tokens_per_batch(lm, max_tokens_per_batch), max_batch_size)
     units = {"turn_loss_sum": None, "turn_n_tokens": None}
     it = iter_feature_batches(lm, enc, ("loss",), batches, "right")
@@ -110,6 +114,8 @@ def view_losses(lm: LoadedModel, enc: Encoded, view: str = "full", max_tokens_pe
 
 def view_losses_loop(lm: LoadedModel, enc: Encoded, view: str = "full") -> dict:
     "The same numbers as `view_losses`, one sequence at a time with full logits: the reference implementation."
+    import torch
+    from datacurate.runner import assemble
     width = _width(enc)
     ls, ns = np.zeros((len(enc.input_ids), width)), np.zeros((len(enc.input_ids), width), np.int64)
     was_training = lm.model.training
@@ -145,6 +151,7 @@ _STORED = ("length", "truncated", "loss_sum", "n_tokens")
 def cached_view_losses(records, lm: LoadedModel, enc: Encoded, view: str, spec: dict, cache=True,
                        max_tokens_per_batch: int | None = None, progress: bool = False, flush_secs: float = 30.0) -> dict:
     "`view_losses`, reading records already in the feature cache and storing the others as they finish."
+    from datacurate.runner import assemble, iter_feature_batches, plan_batches, tokens_per_batch
     if cache is False or cache is None: return view_losses(lm, enc, view, max_tokens_per_batch, progress=progress)
     from datacurate.cache import FeatureCache
     store = cache if isinstance(cache, FeatureCache) else FeatureCache(None if cache is True else cache)
@@ -278,6 +285,7 @@ def ifd_options(t: pd.DataFrame, truncated=None, *, zero_direct: str = "nan", on
 # %% ../nbs/core/12a_losses.ipynb #341104a6
 def loss_spec(lm, template, max_length, direct_prefix, tokens="answer") -> tuple[Template, int, dict]:
     "The template, the effective max_length and the cache spec of one way of computing answer losses."
+    from datacurate.runner import _max_positions
     tok = lm.tokenizer
     tmpl = template if isinstance(template, Template) else Template(tok, template or default_template(tok))
     max_length = min(int(max_length), _max_positions(lm))

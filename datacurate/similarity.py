@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 # %% auto #0
 __all__ = ['QUERY_PARAMS', 'SimilarityError', 'write_vectors', 'open_vectors', 'as_vectors', 'top_m_rows', 'QueryScores',
@@ -72,6 +71,7 @@ def top_m_rows(S: np.ndarray, I: np.ndarray, m: int) -> tuple[np.ndarray, np.nda
     m = min(m, c)
     if m <= 0: return np.zeros((r, 0), S.dtype), np.zeros((r, 0), np.int64)
     if c > m:
+        import torch  # here, not at the top: declaring methods (checking a recipe) imports no torch
         vals, part = torch.topk(torch.from_numpy(np.ascontiguousarray(S)), m, dim=1, sorted=False)
         part, thr = part.numpy(), vals.min(1, keepdim=True).values.numpy()
         straddle = np.nonzero((S >= thr).sum(1) > m)[0]  # ties at the cut: pick by id

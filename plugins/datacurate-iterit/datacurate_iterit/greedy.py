@@ -9,7 +9,6 @@ import heapq
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 # %% auto #0
 __all__ = ['SCALE', 'STRATEGIES', 'tfidf_features', 'greedy_select']
@@ -21,6 +20,7 @@ STRATEGIES = ("incremental", "lazy", "direct")
 def tfidf_features(texts, ngram_range=(1, 3), **vectorizer_kwargs):
     """TF-IDF matrix (CSR, one row per text) of `texts`: sklearn's `TfidfVectorizer` with the reference settings
     (1-3-grams, lowercase, smooth idf, L2-normalised rows), fitted on exactly these texts. Returns `(matrix, vectorizer)`."""
+    import scipy.sparse as sp
     from sklearn.feature_extraction.text import TfidfVectorizer
     texts = list(texts)
     vec = TfidfVectorizer(ngram_range=tuple(ngram_range), **vectorizer_kwargs)
@@ -33,6 +33,7 @@ def tfidf_features(texts, ngram_range=(1, 3), **vectorizer_kwargs):
 
 # %% ../../../nbs/plugins/iterit/00_greedy.ipynb #16b72877
 def _check_inputs(complexity, tfidf, budget, gamma, strategy):
+    import scipy.sparse as sp  # here, not at the top: declaring the method (checking a recipe) imports no scipy
     w = np.asarray(complexity, dtype=np.float32).reshape(-1)
     if not sp.issparse(tfidf): tfidf = sp.csr_matrix(np.asarray(tfidf, dtype=np.float64))
     if tfidf.shape[0] != len(w):

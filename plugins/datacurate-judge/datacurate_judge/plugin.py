@@ -16,13 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import torch
 
 from datacurate.errors import DatacurateError, ParameterError
 from datacurate.hookspecs import hookimpl
 from datacurate.params import Param
 from datacurate.pipeline import data_home
-from datacurate.runner import forward_batch, plan_batches, tokens_per_batch
 from datacurate.views import encode, record_messages
 
 # %% auto #0
@@ -125,6 +123,8 @@ def rating_token_ids(tokenizer, scale, prefill: str = "Score: ") -> np.ndarray:
 def expected_ratings(lm, prompts: list[str], scale, template=None, prefill: str = "Score: ", max_length: int = 2048,
                      max_tokens_per_batch: int | None = None, max_batch_size: int = 64) -> pd.DataFrame:
     "`score` (expected rating), `rating` (most likely) and `p_scale` (mass on the rating tokens) of each prompt."
+    import torch  # here, not at the top: declaring the method (checking a recipe) imports no torch
+    from datacurate.runner import forward_batch, plan_batches, tokens_per_batch
     tok = lm.tokenizer
     ids = rating_token_ids(tok, scale, prefill)
     enc = encode([{"messages": [{"role": "user", "content": p}]} for p in prompts], tok, template, "prompt",

@@ -34,6 +34,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                              'datacurate_kmq/iterative.py'),
                                           'datacurate_kmq.iterative.RewardModel.__init__': ( 'iterative.html#rewardmodel.__init__',
                                                                                              'datacurate_kmq/iterative.py'),
+                                          'datacurate_kmq.iterative.RewardModel._scores': ( 'iterative.html#rewardmodel._scores',
+                                                                                            'datacurate_kmq/iterative.py'),
                                           'datacurate_kmq.iterative.RewardModel._text': ( 'iterative.html#rewardmodel._text',
                                                                                           'datacurate_kmq/iterative.py'),
                                           'datacurate_kmq.iterative._draw': ('iterative.html#_draw', 'datacurate_kmq/iterative.py'),

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from datacurate.drivers import Driver, atomic_folder, latest_folder, run_driver, sft_train_fn
 from datacurate.selection import Selection, resolve_budget
@@ -99,8 +98,11 @@ class RewardModel:
             return self.tok.apply_chat_template(prompt + [{"role": "assistant", "content": answer}], tokenize=False)
         return self.template.format(prompt=" ".join(m["content"] for m in prompt if m["role"] != "assistant"), answer=answer)
 
-    @torch.no_grad()
     def __call__(self, prompts, answers) -> np.ndarray:
+        import torch  # here, not at the top: declaring the method (checking a recipe) imports no torch
+        with torch.no_grad(): return self._scores(prompts, answers)
+
+    def _scores(self, prompts, answers) -> np.ndarray:
         texts = [self._text(p, a) for p, a in zip(prompts, answers)]
         dev = next(self.model.parameters()).device
         out = []

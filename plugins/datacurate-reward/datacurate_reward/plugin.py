@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 from datacurate.errors import ParameterError, RecordError
 from datacurate.hookspecs import hookimpl
 from datacurate.params import Param
-from datacurate.runner import plan_batches
 from datacurate.views import Template, record_messages
 
 # %% auto #0
@@ -77,6 +75,8 @@ def _max_length(model, requested):
 def score_sequences(model, tokenizer, input_ids: list, label: int = 0, max_tokens_per_batch: int | None = None,
                     max_batch_size: int = 64) -> np.ndarray:
     "The head's output `label` for each token sequence, batched by tokens (right padding + attention mask)."
+    import torch  # here, not at the top: declaring the method (checking a recipe) imports no torch
+    from datacurate.runner import plan_batches
     dev = next(model.parameters()).device
     n_labels = int(getattr(model.config, "num_labels", 1))
     if not 0 <= label < n_labels: raise ParameterError(f"reward: label {label} out of range: the model has {n_labels} outputs",
