@@ -235,3 +235,19 @@ def test_param_paths_relative_to_the_recipe(recipe_dir, tmp_path, monkeypatch):
     got = r.step_params(r.steps[0])
     assert got == {"queries": str(recipe_dir / "data" / "queries.jsonl"), "model": "smollm2-135m", "other": "data/missing.jsonl"}
     assert r.validate()["steps"][0]["params"]["queries"] == got["queries"]
+
+
+def test_typo_check_loads_no_model_library(tmp_path):
+    "`datacurate select` on a recipe with a misspelled parameter fails without importing torch, transformers or scipy."
+    import subprocess
+    recipe = tmp_path / "typo.toml"
+    recipe.write_text('name = "typo"\nbudget = 10\n[pool]\ndata = "demo"\n'
+                      '[[steps]]\nstage = "score"\nmethod = "ifd"\nparams = { modle = "smollm2-135m" }\n'
+                      '[[steps]]\nstage = "aggregate"\nmethod = "ifd"\n')
+    code = ("import sys\nsys.argv = ['datacurate', 'select', sys.argv[1]]\nfrom datacurate.cli import main\n"
+            "try: main()\nexcept SystemExit: pass\n"
+            "print('LOADED', sorted(m for m in ('torch', 'transformers', 'scipy', 'sklearn', 'faiss') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(recipe)], capture_output=True, text=True, timeout=300)
+    assert "unknown parameter 'modle'" in out.stdout + out.stderr  # the error names it
+    assert "valid: model," in out.stdout + out.stderr  # closest match first
+    assert "LOADED []" in out.stdout, out.stdout + out.stderr
