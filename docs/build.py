@@ -240,11 +240,12 @@ def _path_rules() -> list[tuple[re.Pattern, str]]:
     "Patterns of this machine's paths and what a page shows instead, most specific first."
     tmp = re.escape(tempfile.gettempdir().rstrip("/"))
     end = r"(?=[/\s'\"),\]}>:&;<]|$)"
-    rules = [(re.compile(tmp + "/" + re.escape(DOCS_HOME_PREFIX) + r"[^/\s'\"]*" + end), "$DATACURATE_HOME"),
-             (re.compile(tmp + r"/[^/\s'\"]+" + end), "/tmp/…")]
+    rules = [(re.compile(tmp + "/" + re.escape(DOCS_HOME_PREFIX) + r"[^/\s'\"]*" + end), "$DATACURATE_HOME")]
+    # the virtualenv and the checkout before any temporary folder: a checkout may itself lie under /tmp
     roots = [(sys.prefix, "<venv>"), (str(ROOT), "<repo>"), (str(Path.home()), "~")]
     for path, label in sorted(roots, key=lambda r: -len(r[0])):
         if path and path != "/": rules.append((re.compile(re.escape(path.rstrip("/")) + end), label))
+    rules.append((re.compile(tmp + r"/[^/\s'\"]+" + end), "/tmp/…"))
     return rules
 
 
