@@ -59,15 +59,19 @@ class _BucketActor:
         self.lm = load_model(self.spec.model, device=worker_device(0, device), dtype=self.spec.dtype)
 
     def __call__(self, table):
+        "One row per bucket in `table` (a block is one bucket; a bundle of blocks is handled bucket by bucket)."
         import pyarrow as pa
         from datacurate.cache import compute_features
-        t0 = time.perf_counter()
         msgs = [json.loads(m) for m in table.column("messages_json").to_pylist()]
         buckets = np.asarray(table.column("bucket").to_pylist(), np.int64)
-        f = compute_features([{"messages": m} for m in msgs], self.lm, cache=self.cache, batch_groups=buckets,
-                             **self.spec.compute_kwargs())
-        return pa.table({"bucket": [int(buckets[0])], "records": [len(msgs)], "computed": [int(f.stats["computed"])],
-                         "seconds": [time.perf_counter() - t0], "pid": [os.getpid()]})
+        rows = {k: [] for k in ("bucket", "records", "computed", "seconds", "pid")}
+        for b in np.unique(buckets):
+            t0, idx = time.perf_counter(), np.flatnonzero(buckets == b)
+            f = compute_features([{"messages": msgs[i]} for i in idx], self.lm, cache=self.cache,
+                                 batch_groups=buckets[idx], **self.spec.compute_kwargs())
+            for k, v in (("bucket", int(b)), ("records", len(idx)), ("computed", int(f.stats["computed"])),
+                         ("seconds", time.perf_counter() - t0), ("pid", os.getpid())): rows[k].append(v)
+        return pa.table(rows)
 
 def _ray_init(workers: int, gpus_per_worker: float, options: dict):
     import ray
@@ -80,19 +84,23 @@ def _ray_init(workers: int, gpus_per_worker: float, options: dict):
 
 def ray_compute(messages: list, spec: FeatureSpec, cache_root, workers: int = 1, gpus_per_worker: float = 0.0,
                 **options) -> list[dict]:
-    """Compute every bucket touched by `messages` (lists of turns) with a Ray Data actor pool: the records become an
-    Arrow table, grouped by bucket, and `map_groups` hands each whole bucket to one actor (one model load per actor)."""
+    """Compute every bucket touched by `messages` (lists of turns) with a Ray Data actor pool: each bucket becomes one
+    Arrow block, split here rather than by a Ray shuffle (whose tasks would wait for CPUs the actors hold), and
+    `map_batches` hands whole blocks to the actors (one model load per actor). `cpus_per_worker` defaults to 1."""
     import pyarrow as pa
     import ray
     from datacurate.views import content_hash
     started = _ray_init(workers, gpus_per_worker, options)
     try:
         keys = [content_hash(m) for m in messages]
-        tbl = pa.table({"bucket": bucket_of(keys, spec.n_buckets), "key": keys,
-                        "messages_json": [json.dumps(m, ensure_ascii=False) for m in messages]})
-        ds = ray.data.from_arrow(tbl)
-        out = ds.groupby("bucket").map_groups(
-            _BucketActor, batch_format="pyarrow", concurrency=workers, num_gpus=gpus_per_worker or None,
+        buckets = np.asarray(bucket_of(keys, spec.n_buckets), np.int64)
+        blocks = [pa.table({"bucket": buckets[idx], "key": [keys[i] for i in idx],
+                            "messages_json": [json.dumps(messages[i], ensure_ascii=False) for i in idx]})
+                  for idx in (np.flatnonzero(buckets == b) for b in np.unique(buckets))]
+        ds = ray.data.from_arrow(blocks)
+        out = ds.map_batches(
+            _BucketActor, batch_size=None, batch_format="pyarrow", concurrency=workers, num_gpus=gpus_per_worker or None,
+            num_cpus=options.get("cpus_per_worker", 1),
             fn_constructor_args=(spec.to_json(), str(cache_root), options.get("device")))
         return out.to_pandas().sort_values("bucket").to_dict("records")
     finally:

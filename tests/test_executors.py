@@ -33,6 +33,17 @@ def setup(tmp_path_factory):
     return root, recs, spec, model, single
 
 
+@pytest.fixture
+def deadline():
+    "Fail (not hang) when a test runs past 10 minutes: a Ray job that cannot be scheduled waits forever."
+    import signal
+    def expired(*_): raise TimeoutError("the test ran past 600 s (a Ray job that cannot get its resources waits forever)")
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(600)
+    yield
+    signal.alarm(0); signal.signal(signal.SIGALRM, old)
+
+
 def _same(a, b):
     for k in ("loss_sum", "n_tokens", "mean"):
         assert np.array_equal(a[k], b[k], equal_nan=True), k
@@ -95,7 +106,7 @@ def ray_local(tmp_path_factory):
         log.close()
 
 
-def test_ray_actor_pool_equals_single_process_bitwise(setup, ray_local, tmp_path):
+def test_ray_actor_pool_equals_single_process_bitwise(setup, ray_local, tmp_path, deadline):
     root, recs, spec, model, single = setup
     parts = ray_compute([r["messages"] for r in recs], spec, tmp_path / "ray", workers=2, device="cpu")
     assert sum(p["records"] for p in parts) == 60 and len({p["bucket"] for p in parts}) == len(parts)
@@ -103,7 +114,7 @@ def test_ray_actor_pool_equals_single_process_bitwise(setup, ray_local, tmp_path
     _same(load_features(recs, spec, cache=tmp_path / "ray", model=model), single)
 
 
-def test_compute_features_routes_missing_keys_through_ray(setup, ray_local, tmp_path):
+def test_compute_features_routes_missing_keys_through_ray(setup, ray_local, tmp_path, deadline):
     root, recs, spec, model, single = setup
     try:
         set_executor("ray", workers=2, device="cpu", n_buckets=8)
