@@ -26,7 +26,7 @@ from .views import Encoded, Template, content_hash, encode, record_messages
 
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'STORES', 'Namespace', 'key_hash', 'FeatureCache', 'cache_info', 'cache_clear', 'Features',
-           'feature_key', 'compute_features']
+           'feature_key', 'compute_features', 'cached_rows']
 
 # %% ../nbs/core/13_cache.ipynb #0c3d38d0
 FORMAT_VERSION = 1
@@ -413,3 +413,36 @@ def _expand(res: dict, inverse: np.ndarray, stats: dict) -> Features:
         out["turn_loss_sum"], out["turn_n_tokens"] = res["turn_loss_sum"][take], res["turn_n_tokens"][take]
     out.stats = stats
     return out
+
+# %% ../nbs/core/13_cache.ipynb #ebab09da
+def cached_rows(keys, key: dict, compute, *, cache=True, chunk: int = 512, progress: bool = False,
+                desc: str = "rows") -> tuple[dict, dict]:
+    """Per-row arrays for `keys` (hex content hashes, one per row) from the cache namespace `key`. Rows not stored yet
+    (each distinct key once) are computed by `compute(rows) -> {name: array with len(rows) rows}`, `chunk` rows at a
+    time, each chunk written as one shard when done. `cache`: True (default root), a folder, a `FeatureCache`, or
+    False (compute everything, store nothing). Returns `(arrays in the order of keys, stats)`."""
+    keys = [str(k) for k in keys]
+    first = {}
+    for i, k in enumerate(keys): first.setdefault(k, i)
+    if cache is False or cache is None:
+        rows = np.fromiter(first.values(), np.int64, len(first))
+        arrs = {k: np.asarray(v) for k, v in compute(rows).items()} if len(rows) else {}
+        pos = {k: j for j, k in enumerate(first)}
+        inverse = np.array([pos[k] for k in keys], np.int64)
+        return {k: v[inverse] for k, v in arrs.items()}, {"records": len(keys), "computed": len(rows), "from_cache": 0, "chunks": 1}
+    store = cache if isinstance(cache, FeatureCache) else FeatureCache(None if cache is True else cache)
+    ns = store.namespace(key)
+    todo = np.array([i for k, i in first.items() if k not in ns], np.int64)
+    stats = {"records": len(keys), "computed": int(len(todo)), "from_cache": int(len(keys) - len(todo)), "chunks": 0}
+    starts = range(0, len(todo), max(1, int(chunk)))
+    if progress and len(todo):
+        from tqdm.auto import tqdm
+        starts = tqdm(starts, desc=desc)
+    for s in starts:
+        rows = todo[s:s + chunk]
+        arrs = {name: np.asarray(v) for name, v in compute(rows).items()}
+        for name, v in arrs.items():
+            if len(v) != len(rows): raise ValueError(f"cached_rows: compute returned {len(v)} rows of {name!r} for {len(rows)}")
+        ns.write({**arrs, "keys": np.array([keys[i] for i in rows], dtype="S64")})
+        stats["chunks"] += 1
+    return (ns.read(keys) if keys else {}), stats

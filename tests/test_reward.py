@@ -82,3 +82,28 @@ def test_errors(rm):
         reward_scores(records(2), rm, label=5)
     with pytest.raises(ParameterError, match="turns must be"):
         reward_scores(records(2), rm, turns="sum")
+
+
+def test_cache_second_run_scores_nothing_and_killed_run_resumes(rm, tmp_path, monkeypatch):
+    "Through the feature cache: same values as uncached; a run killed after its first chunk resumes with the rest."
+    import datacurate.cache as C
+    import datacurate_reward.plugin as P
+    recs = records(30, seed=3)
+    want = reward_scores(recs, rm, turns="mean")
+    real_cached_rows = C.cached_rows
+    monkeypatch.setattr(C, "cached_rows", lambda *a, **k: real_cached_rows(*a, **{**k, "chunk": 8}))
+    real = P._reward_rows
+    calls = []
+    def dies_on_second_chunk(*a, **k):
+        calls.append(1)
+        if len(calls) == 2: raise KeyboardInterrupt("killed")
+        return real(*a, **k)
+    monkeypatch.setattr(P, "_reward_rows", dies_on_second_chunk)
+    with pytest.raises(KeyboardInterrupt): reward_scores(recs, rm, turns="mean", cache=tmp_path)
+    monkeypatch.setattr(P, "_reward_rows", real)
+    resumed = reward_scores(recs, rm, turns="mean", cache=tmp_path)
+    assert resumed.attrs["cache"]["computed"] == 30 - 8  # the first chunk was kept
+    np.testing.assert_allclose(resumed["score"], want["score"], rtol=1e-6)
+    again = reward_scores(recs, rm, turns="mean", cache=tmp_path)
+    assert again.attrs["cache"]["computed"] == 0
+    np.testing.assert_array_equal(again["score"].to_numpy(), resumed["score"].to_numpy())

@@ -14,7 +14,7 @@ from datacurate.kit import budget_note, eligible_mask, rank
 from datacurate.params import Param
 from datacurate.selection import Selection
 from datacurate.views import PlainTemplate, record_messages
-from datacurate_judge.plugin import expected_ratings
+from datacurate_judge.plugin import cached_expected_ratings
 
 PUBLISHED = {"complexity": "hkust-nlp/deita-complexity-scorer", "quality": "hkust-nlp/deita-quality-scorer"}
 SCALE = (1, 2, 3, 4, 5, 6)
@@ -38,6 +38,7 @@ PARAMS = [
     Param("max_length", int, 2048, "prompt tokens at most", stages=("score",)),
     Param("max_tokens_per_batch", int, None, "padded-token budget of a batch", stages=("score",)),
     Param("max_batch_size", int, 64, "prompts per batch at most", stages=("score",)),
+    Param("cache", object, True, "the feature cache for the scorers' ratings (True: default root, False, or a folder)", stages=("score",)),
     Param("column", str, None, "score column to sort by (None: deita.score, else score)", stages=("aggregate",)),
     Param("threshold", float, 0.9, "reject a candidate whose cosine with a chosen record exceeds this", stages=("aggregate",)),
     Param("vectors", object, None, "(records, dim) embeddings (None: the embedding plugin's cached vectors)", stages=("aggregate",)),
@@ -65,17 +66,18 @@ def _template(t):
     return VICUNA if t == "vicuna" else t
 
 def deita_scores(records, complexity_model="smollm2-135m", quality_model=None, template=None, max_length: int = 2048,
-                 max_tokens_per_batch: int | None = None, max_batch_size: int = 64) -> pd.DataFrame:
-    "One row per record: `score` = sum over turns of complexity x quality, `complexity`, `quality` (turn means), `turns`."
+                 max_tokens_per_batch: int | None = None, max_batch_size: int = 64, cache=False) -> pd.DataFrame:
+    """One row per record: `score` = sum over turns of complexity x quality, `complexity`, `quality` (turn means), `turns`.
+    `cache`: ratings through the feature cache (see `datacurate_judge.plugin.cached_expected_ratings`)."""
     from datacurate.runner import as_loaded
     qs, rs, rec = turn_pairs(records)
     n = len(record_messages(records)) if not hasattr(records, "__len__") else len(records)
     cm = as_loaded(complexity_model)
     qm = cm if quality_model is None else as_loaded(quality_model)
     kw = dict(template=_template(template), prefill="", max_length=max_length, max_tokens_per_batch=max_tokens_per_batch,
-              max_batch_size=max_batch_size)
-    c = expected_ratings(cm, [COMPLEXITY_PROMPT.replace("{instruction}", q) for q in qs], SCALE, **kw)["score"].to_numpy()
-    q = expected_ratings(qm, [QUALITY_PROMPT.replace("{instruction}", a).replace("{response}", b) for a, b in zip(qs, rs)],
+              max_batch_size=max_batch_size, cache=cache)
+    c = cached_expected_ratings(cm, [COMPLEXITY_PROMPT.replace("{instruction}", q) for q in qs], SCALE, **kw)["score"].to_numpy()
+    q = cached_expected_ratings(qm, [QUALITY_PROMPT.replace("{instruction}", a).replace("{response}", b) for a, b in zip(qs, rs)],
                          SCALE, **kw)["score"].to_numpy()
     turns = np.bincount(rec, minlength=n)
     evol = np.bincount(rec, weights=c * q, minlength=n)
@@ -125,7 +127,7 @@ def _column(scores, params):
 def score(method, pool, params, context):
     if method != "deita": return None
     return deita_scores(pool, params["complexity_model"], params["quality_model"], params["template"], params["max_length"],
-                        params["max_tokens_per_batch"], params["max_batch_size"])
+                        params["max_tokens_per_batch"], params["max_batch_size"], params["cache"])
 
 @hookimpl
 def aggregate(method, scores, budget, pool, params, context):

@@ -15,6 +15,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                     'datacurate_judge/plugin.py'),
                                          'datacurate_judge.plugin._turn_text': ('judge.html#_turn_text', 'datacurate_judge/plugin.py'),
                                          'datacurate_judge.plugin.as_rubric': ('judge.html#as_rubric', 'datacurate_judge/plugin.py'),
+                                         'datacurate_judge.plugin.cached_expected_ratings': ( 'judge.html#cached_expected_ratings',
+                                                                                              'datacurate_judge/plugin.py'),
                                          'datacurate_judge.plugin.endpoint_ratings': ( 'judge.html#endpoint_ratings',
                                                                                        'datacurate_judge/plugin.py'),
                                          'datacurate_judge.plugin.expected_ratings': ( 'judge.html#expected_ratings',
@@ -27,6 +29,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                          'datacurate_judge.plugin.parse_rating': ('judge.html#parse_rating', 'datacurate_judge/plugin.py'),
                                          'datacurate_judge.plugin.rating_token_ids': ( 'judge.html#rating_token_ids',
                                                                                        'datacurate_judge/plugin.py'),
+                                         'datacurate_judge.plugin.ratings_key': ('judge.html#ratings_key', 'datacurate_judge/plugin.py'),
                                          'datacurate_judge.plugin.register_methods': ( 'judge.html#register_methods',
                                                                                        'datacurate_judge/plugin.py'),
                                          'datacurate_judge.plugin.score': ('judge.html#score', 'datacurate_judge/plugin.py')}}}

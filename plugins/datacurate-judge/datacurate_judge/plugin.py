@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ from datacurate.views import encode, record_messages
 # %% auto #0
 __all__ = ['RUBRICS', 'PARAMS', 'Rubric', 'as_rubric', 'register_methods', 'judge_prompts', 'rating_token_ids',
            'expected_ratings', 'parse_rating', 'EndpointError', 'Endpoint', 'logprob_rating', 'endpoint_ratings',
-           'judge_scores', 'score']
+           'judge_scores', 'score', 'ratings_key', 'cached_expected_ratings']
 
 # %% ../../../nbs/plugins/judge/00_judge.ipynb #07dc2d67
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ PARAMS = [
     Param("requests_per_second", float, None, "endpoint rate limit (None: unlimited)"),
     Param("concurrency", int, 4, "endpoint requests in flight"),
     Param("resume", bool, True, "reuse answers already saved for this endpoint, model and rubric"),
+    Param("cache", object, True, "local model: the feature cache (True: default root, False, or a folder); a re-run rates nothing"),
 ]
 
 @hookimpl
@@ -254,7 +256,8 @@ def endpoint_ratings(ep: Endpoint, prompts: list[str], rubric, max_tokens: int =
 # %% ../../../nbs/plugins/judge/00_judge.ipynb #8aadb711
 def judge_scores(records, model=None, rubric="alpagasus", mode: str = "probs", template=None, prefill: str = "Score: ",
                  max_length: int = 2048, max_tokens_per_batch: int | None = None, max_batch_size: int = 64,
-                 max_new_tokens: int = 8, endpoint: Endpoint | None = None, concurrency: int = 4, resume: bool = True) -> pd.DataFrame:
+                 max_new_tokens: int = 8, endpoint: Endpoint | None = None, concurrency: int = 4, resume: bool = True,
+                 cache=False) -> pd.DataFrame:
     "One row per record: `score` (expected or parsed rating), `rating`, extra columns, `eligible`/`reason`."
     if mode not in ("probs", "generate"): raise ParameterError(f"judge: mode must be probs or generate, got {mode!r}", param="mode")
     rubric = as_rubric(rubric)
@@ -266,7 +269,8 @@ def judge_scores(records, model=None, rubric="alpagasus", mode: str = "probs", t
         from datacurate.runner import as_loaded
         lm = as_loaded(model if model is not None else "smollm2-135m")
         if mode == "probs":
-            part = expected_ratings(lm, live, rubric.scale, template, prefill, max_length, max_tokens_per_batch, max_batch_size)
+            rate = expected_ratings if cache in (False, None) else partial(cached_expected_ratings, cache=cache)
+            part = rate(lm, live, rubric.scale, template, prefill, max_length, max_tokens_per_batch, max_batch_size)
         else:
             from datacurate.training import generate
             texts = generate(lm.model, lm.tokenizer, [{"messages": [{"role": "user", "content": p}]} for p in live],
@@ -294,4 +298,31 @@ def score(method, pool, params, context):
                       requests_per_second=params["requests_per_second"])
     return judge_scores(pool, params["model"], params["rubric"], params["mode"], params["template"], params["prefill"],
                         params["max_length"], params["max_tokens_per_batch"], params["max_batch_size"],
-                        params["max_new_tokens"], ep, params["concurrency"], params["resume"])
+                        params["max_new_tokens"], ep, params["concurrency"], params["resume"], params["cache"])
+
+# %% ../../../nbs/plugins/judge/00_judge.ipynb #b887fc14
+def ratings_key(lm, scale, template=None, prefill: str = "Score: ", max_length: int = 2048) -> dict:
+    "The cache namespace of expected ratings by one model with one scale, template, prefill and length."
+    return {"format": "expected-ratings/v1", "kind": "rating", "model_id": lm.model_id, "fingerprint": lm.fingerprint,
+            "tokenizer": lm.tokenizer_fingerprint, "dtype": str(lm.dtype).replace("torch.", ""),
+            "template": getattr(template, "fingerprint", template), "prefill": prefill, "max_length": int(max_length),
+            "scale": [float(s) for s in scale]}
+
+def cached_expected_ratings(lm, prompts: list[str], scale, template=None, prefill: str = "Score: ", max_length: int = 2048,
+                            max_tokens_per_batch: int | None = None, max_batch_size: int = 64, cache=True,
+                            progress: bool = False) -> pd.DataFrame:
+    """`expected_ratings` through the feature cache, one entry per prompt text (the rubric and the record are in it):
+    a second run rates nothing, a killed run resumes from its last stored chunk. `cache=False` computes everything."""
+    from datacurate.cache import cached_rows
+    def compute(rows):
+        part = expected_ratings(lm, [prompts[i] for i in rows], scale, template, prefill, max_length,
+                                max_tokens_per_batch, max_batch_size)
+        return {c: part[c].to_numpy() for c in ("score", "rating", "p_scale", "truncated")}
+    keys = [hashlib.sha256(p.encode()).hexdigest() for p in prompts]
+    key = ratings_key(lm, scale, template, prefill, max_length) if cache not in (False, None) else {}
+    a, stats = cached_rows(keys, key, compute, cache=cache, progress=progress, desc="ratings")
+    cols = ("score", "rating", "p_scale", "truncated")
+    out = pd.DataFrame({c: a[c] for c in cols}) if prompts else pd.DataFrame({c: np.zeros(0) for c in cols})
+    out["truncated"] = out["truncated"].astype(bool)
+    out.attrs["counts"] = {"rated": stats["computed"], "from_cache": stats["from_cache"]}
+    return out

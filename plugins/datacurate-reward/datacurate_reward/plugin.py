@@ -11,10 +11,11 @@ import pandas as pd
 from datacurate.errors import ParameterError, RecordError
 from datacurate.hookspecs import hookimpl
 from datacurate.params import Param
-from datacurate.views import Template, record_messages
+from datacurate.views import Template, content_hash, record_messages
 
 # %% auto #0
-__all__ = ['PARAMS', 'register_methods', 'load_reward_model', 'turn_texts', 'score_sequences', 'reward_scores', 'score']
+__all__ = ['PARAMS', 'register_methods', 'load_reward_model', 'turn_texts', 'score_sequences', 'reward_key', 'reward_scores',
+           'score']
 
 # %% ../../../nbs/plugins/reward/00_reward.ipynb #6d3ed29e
 PARAMS = [
@@ -28,6 +29,7 @@ PARAMS = [
     Param("device", str, None, "device for a model loaded by name (None: the pipeline's, else cuda when present)"),
     Param("dtype", str, None, "dtype for a model loaded by name (None: bf16 on a GPU, fp32 on a CPU)"),
     Param("trust_remote_code", bool, False, "allow a model's own code (some RMs need it)"),
+    Param("cache", object, True, "the feature cache: True (default root), False, or a folder; a re-run scores nothing"),
 ]
 
 @hookimpl
@@ -97,14 +99,10 @@ def score_sequences(model, tokenizer, input_ids: list, label: int = 0, max_token
     return out
 
 # %% ../../../nbs/plugins/reward/00_reward.ipynb #a0aeba9e
-def reward_scores(records, model, turns: str = "last", template="chat", label: int = 0, max_length: int | None = None,
-                  max_tokens_per_batch: int | None = None, max_batch_size: int = 64) -> pd.DataFrame:
-    "One row per record: `score` (last-turn or mean reward), `score_last`, `score_mean`, `turns`, `truncated`, eligibility."
-    if turns not in ("last", "mean"): raise ParameterError(f"reward: turns must be 'last' or 'mean', got {turns!r}",
-                                                          method="reward", stage="score", param="turns")
+def _reward_rows(records, model, template, label, limit, max_tokens_per_batch, max_batch_size) -> dict:
+    "`score_last`, `score_mean`, `turns`, `truncated` of `records` (lists or a dataset), computed."
     m, tok = model
     texts, rec, n_turns, tmpl = turn_texts(records, tok, template)
-    limit = _max_length(m, max_length)
     enc = tok(texts, add_special_tokens=tmpl.add_special_tokens, return_attention_mask=False, verbose=False)["input_ids"] if texts else []
     trunc_seq = np.array([len(x) > limit for x in enc], bool)
     ids = [x[-limit:] for x in enc]  # keep the end: the answer being judged
@@ -115,10 +113,40 @@ def reward_scores(records, model, turns: str = "last", template="chat", label: i
         ends = np.flatnonzero(np.r_[rec[1:] != rec[:-1], True]); last[rec[ends]] = r[ends]
     mean = np.bincount(rec, weights=np.nan_to_num(r), minlength=n) / np.maximum(n_turns, 1)
     mean[n_turns == 0] = np.nan
-    none = n_turns == 0
-    return pd.DataFrame({"score": last if turns == "last" else mean, "score_last": last, "score_mean": mean,
-                         "turns": n_turns, "truncated": np.bincount(rec, weights=trunc_seq, minlength=n) > 0,
-                         "eligible": ~none, "reason": np.where(none, "no_answer", "")})
+    return {"score_last": last, "score_mean": mean, "turns": np.asarray(n_turns, np.int64),
+            "truncated": np.bincount(rec, weights=trunc_seq, minlength=n) > 0}
+
+def reward_key(model, template, label: int, limit: int) -> dict:
+    "The cache namespace of one reward model's scores: its weights and tokenizer, the template, the label, the length."
+    from datacurate.models import tokenizer_fingerprint, weights_fingerprint
+    m, tok = model
+    name = getattr(m, "name_or_path", None) or getattr(m.config, "_name_or_path", "") or type(m).__name__
+    return {"format": "reward-scores/v1", "kind": "reward", "model_id": str(name), "fingerprint": weights_fingerprint(m),
+            "tokenizer": tokenizer_fingerprint(tok), "template": getattr(template, "fingerprint", template),
+            "label": int(label), "max_length": int(limit)}
+
+def reward_scores(records, model, turns: str = "last", template="chat", label: int = 0, max_length: int | None = None,
+                  max_tokens_per_batch: int | None = None, max_batch_size: int = 64, cache=False,
+                  progress: bool = False) -> pd.DataFrame:
+    """One row per record: `score` (last-turn or mean reward), `score_last`, `score_mean`, `turns`, `truncated`,
+    eligibility. With `cache` (True, a folder or a `FeatureCache`) results go through the feature cache by record
+    content: a second run scores nothing, a killed run resumes from its last stored chunk."""
+    if turns not in ("last", "mean"): raise ParameterError(f"reward: turns must be 'last' or 'mean', got {turns!r}",
+                                                          method="reward", stage="score", param="turns")
+    from datacurate.cache import cached_rows
+    msgs = record_messages(records)
+    limit = _max_length(model[0], max_length)
+    compute = lambda rows: _reward_rows([{"messages": msgs[i]} for i in rows], model, template, label, limit,
+                                        max_tokens_per_batch, max_batch_size)
+    key = reward_key(model, template, label, limit) if cache not in (False, None) else {}
+    a, stats = cached_rows([content_hash(ms) for ms in msgs], key, compute, cache=cache, progress=progress, desc="reward")
+    none = a["turns"] == 0 if len(msgs) else np.zeros(0, bool)
+    out = pd.DataFrame({"score": a["score_last"] if turns == "last" else a["score_mean"], "score_last": a["score_last"],
+                        "score_mean": a["score_mean"], "turns": a["turns"], "truncated": a["truncated"].astype(bool),
+                        "eligible": ~none, "reason": np.where(none, "no_answer", "")}) if len(msgs) else \
+        pd.DataFrame({c: [] for c in ("score", "score_last", "score_mean", "turns", "truncated", "eligible", "reason")})
+    out.attrs["cache"] = stats
+    return out
 
 # %% ../../../nbs/plugins/reward/00_reward.ipynb #45f99bf6
 @hookimpl
@@ -127,4 +155,5 @@ def score(method, pool, params, context):
     mt = load_reward_model(params["model"], params.get("device") or getattr(context, "device", None), params.get("dtype"),
                            params.get("trust_remote_code", False))
     return reward_scores(pool, mt, params["turns"], params["template"], params["label"], params["max_length"],
-                         params["max_tokens_per_batch"], params["max_batch_size"])
+                         params["max_tokens_per_batch"], params["max_batch_size"], cache=params["cache"],
+                         progress=bool(getattr(context, "progress", False)))
