@@ -89,6 +89,8 @@ def tiny_run(tmp_path_factory, lm):
     return a, a.run(), out
 
 
+@pytest.mark.xfail(strict=True, reason="issue 15 not met yet: deita, judge, length, minhash, reward and semdedup are "
+                   "not arms of the test arena (reward needs a sequence-classification model the arena does not build)")
 def test_every_bundled_method_is_an_arm(tiny_run):
     from datacurate.plugins import methods
     a, _, _ = tiny_run

@@ -17,6 +17,9 @@ ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM":
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the worker processes (ENV): fp32 sums are bitwise equal only at the same thread count
     root = tmp_path_factory.mktemp("worker")
     lm = tiny_lm("llama", seed=3)
     lm.model.save_pretrained(root / "model"); lm.tokenizer.save_pretrained(root / "model")
@@ -30,7 +33,8 @@ def setup(tmp_path_factory):
     pool.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
     spec = FeatureSpec(str(root / "model"), features=("loss", "mean"), max_length=64, n_buckets=16,
                        max_tokens_per_batch=192)
-    return root, pool, spec
+    yield root, pool, spec
+    torch.set_num_threads(threads)
 
 
 def _features(pool, spec, cache):
