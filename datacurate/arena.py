@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 from fastcore.script import call_parse
 
 from .decontam import decontaminate
@@ -35,7 +36,7 @@ from .selection import resolve_budget
 from .views import content_hash, record_messages
 
 # %% auto #0
-__all__ = ['BASELINES', 'MIN_BASELINE_SEEDS', 'TARGET_AWARE', 'MODEL_METHODS', 'METRICS', 'LOWER_IS_BETTER', 'ArenaError',
+__all__ = ['pd', 'BASELINES', 'MIN_BASELINE_SEEDS', 'TARGET_AWARE', 'MODEL_METHODS', 'METRICS', 'LOWER_IS_BETTER', 'ArenaError',
            'ContaminationError', 'Task', 'Arm', 'Training', 'Evaluation', 'train_cell', 'record_losses',
            'normalize_answer', 'gold_answer', 'prompt_part', 'choice_correct', 'run_program', 'humaneval_program',
            'evaluate', 'machine', 'Arena', 'query_records', 'step_params', 'from_toml', 'from_dict', 'arena',

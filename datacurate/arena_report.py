@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 # %% auto #0
-__all__ = ['LOWER_IS_BETTER', 'REFERENCES', 'runs_table', 'paired_bootstrap', 'results_table', 'cost_table', 'plot_results',
+__all__ = ['pd', 'LOWER_IS_BETTER', 'REFERENCES', 'runs_table', 'paired_bootstrap', 'results_table', 'cost_table', 'plot_results',
            'markdown', 'display_table', 'Report', 'render_markdown', 'write_report', 'build_report']
 
 # %% ../nbs/core/41_arena_report.ipynb #76547103

@@ -17,7 +17,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from .pipeline import data_home
 from .runner import (_check_features, _max_positions, _progress, as_loaded, assemble, init_units,
@@ -25,7 +26,7 @@ from .runner import (_check_features, _max_positions, _progress, as_loaded, asse
 from .views import Encoded, Template, content_hash, encode, record_messages
 
 # %% auto #0
-__all__ = ['FORMAT_VERSION', 'STORES', 'Namespace', 'key_hash', 'FeatureCache', 'cache_info', 'cache_clear', 'Features',
+__all__ = ['pd', 'FORMAT_VERSION', 'STORES', 'Namespace', 'key_hash', 'FeatureCache', 'cache_info', 'cache_clear', 'Features',
            'feature_key', 'compute_features', 'cached_rows']
 
 # %% ../nbs/core/13_cache.ipynb #0c3d38d0

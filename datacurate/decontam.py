@@ -11,12 +11,13 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from .views import record_messages
 
 # %% auto #0
-__all__ = ['KINDS', 'record_text', 'words', 'Tokenized', 'tokenize', 'ngram_hashes', 'full_hashes', 'TestIndex',
+__all__ = ['pd', 'KINDS', 'record_text', 'words', 'Tokenized', 'tokenize', 'ngram_hashes', 'full_hashes', 'TestIndex',
            'build_test_index', 'find_overlaps', 'test_index', 'Decontamination', 'decontaminate']
 
 # %% ../nbs/core/40_decontam.ipynb #b2766cc4

@@ -14,10 +14,11 @@ import json
 import textwrap
 from pathlib import Path
 
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 # %% auto #0
-__all__ = ['STDLIB_MODULES', 'SOURCES', 'DEMO_RECIPE', 'humaneval_records', 'freshqa_records', 'cyberseceval_records',
+__all__ = ['pd', 'STDLIB_MODULES', 'SOURCES', 'DEMO_RECIPE', 'humaneval_records', 'freshqa_records', 'cyberseceval_records',
            'stdlib_records', 'build_demo_pool', 'run_demo']
 
 # %% ../nbs/core/08_demo.ipynb #45f67ae4

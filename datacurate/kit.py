@@ -8,13 +8,14 @@ Docs: https://datacurate.github.io/datacurate/kit.html.md"""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from .errors import MissingStepError, PluginError
 from .selection import Selection
 
 # %% auto #0
-__all__ = ['TIE_BREAKS', 'RULES', 'rank', 'budget_note', 'take_budget', 'window', 'eligible_mask', 'ineligible_summary',
+__all__ = ['pd', 'TIE_BREAKS', 'RULES', 'rank', 'budget_note', 'take_budget', 'window', 'eligible_mask', 'ineligible_summary',
            'check_eligible', 'step_output', 'column', 'query_scores']
 
 # %% ../nbs/core/04a_kit.ipynb #7143ce9f

@@ -11,14 +11,15 @@ import time
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from .views import DIRECT_PREFIXES, Encoded, Template, content_hash, encode, record_messages
 
 if TYPE_CHECKING: from datacurate.models import LoadedModel  # annotations only: importing this module needs no torch
 
 # %% auto #0
-__all__ = ['RATIOS', 'COMBINE', 'ZERO_DIRECT', 'TRUNCATED', 'PRECISIONS', 'default_template', 'resolve_model',
+__all__ = ['pd', 'RATIOS', 'COMBINE', 'ZERO_DIRECT', 'TRUNCATED', 'PRECISIONS', 'default_template', 'resolve_model',
            'direct_prefix_ids', 'answer_views', 'view_losses', 'view_losses_loop', 'losses_key', 'cached_view_losses',
            'empty_answers', 'combine_ifd', 'with_system_prompt', 'ifd_options', 'loss_spec', 'ifd_scores']
 

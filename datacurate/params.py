@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from .errors import ParameterError
 
 # %% auto #0
-__all__ = ['REQUIRED', 'Param', 'type_name', 'check_value', 'resolve_params', 'jsonable', 'params_table']
+__all__ = ['pd', 'REQUIRED', 'Param', 'type_name', 'check_value', 'resolve_params', 'jsonable', 'params_table']
 
 # %% ../nbs/core/00b_params.ipynb #f7d336df
 class _Required:

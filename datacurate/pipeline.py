@@ -19,7 +19,8 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 import datacurate
 from .drivers import Driver
@@ -30,7 +31,7 @@ from .plugins import call_stage, get_method
 from .selection import Clustering, Selection, resolve_budget, write_selection
 
 # %% auto #0
-__all__ = ['data_home', 'Context', 'Pipeline', 'versions']
+__all__ = ['pd', 'data_home', 'Context', 'Pipeline', 'versions']
 
 # %% ../nbs/core/05_pipeline.ipynb #8597f491
 def data_home() -> Path:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import importlib.metadata as importlib_metadata
 import os
+import types
 import warnings
 from dataclasses import dataclass
 
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 import pluggy
 
 from . import hookspecs
@@ -24,9 +26,9 @@ ENTRY_POINT_GROUP = "datacurate"
 LOAD_PLUGINS_ENV = "DATACURATE_LOAD_PLUGINS"
 
 # %% auto #0
-__all__ = ['ENTRY_POINT_GROUP', 'LOAD_PLUGINS_ENV', 'DuplicateMethodError', 'UnknownMethodError', 'PluginLoadWarning',
-           'MethodInfo', 'load_entry_points', 'plugin_manager', 'reload_plugins', 'methods', 'get_method', 'check_step',
-           'register_plugin', 'unregister_plugin', 'list_plugins', 'call_stage']
+__all__ = ['pd', 'ENTRY_POINT_GROUP', 'LOAD_PLUGINS_ENV', 'DuplicateMethodError', 'UnknownMethodError', 'PluginLoadWarning',
+           'MethodInfo', 'Host', 'load_entry_points', 'plugin_manager', 'reload_plugins', 'methods', 'get_method',
+           'check_step', 'register_plugin', 'unregister_plugin', 'list_plugins', 'call_stage']
 
 # %% ../nbs/core/01_plugins.ipynb #968b1f7b
 class DuplicateMethodError(PluginError):
@@ -54,8 +56,14 @@ class MethodInfo:
 _manager: pluggy.PluginManager | None = None
 _distributions: dict[str, tuple[str | None, str | None]] = {}  # plugin name -> (distribution, version)
 
+class Host(pluggy.PluginManager):
+    "pluggy's manager, except that a plugin's imported modules are skipped unread, so a lazily imported one stays unloaded."
+    def parse_hookimpl_opts(self, plugin, name: str):
+        if isinstance(plugin, types.ModuleType) and issubclass(type(vars(plugin).get(name)), types.ModuleType): return None
+        return super().parse_hookimpl_opts(plugin, name)
+
 def _new_manager() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm = Host(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     return pm
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import datasets
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
@@ -38,7 +39,7 @@ from .schema import (FIELDS, FORMATS, RecordError, _missing, check_columns, cont
                                extra_fields, extra_json, map_columns, normalize_record)
 
 # %% auto #0
-__all__ = ['FEATURES', 'LoadReport', 'Pool', 'load_pool']
+__all__ = ['pd', 'FEATURES', 'LoadReport', 'Pool', 'load_pool']
 
 # %% ../nbs/core/03_pool.ipynb #e424645c
 FEATURES = datasets.Features({

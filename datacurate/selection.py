@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 # %% auto #0
-__all__ = ['BudgetError', 'parse_budget', 'resolve_budget', 'check_budget', 'Selection', 'Clustering', 'score_table',
+__all__ = ['pd', 'BudgetError', 'parse_budget', 'resolve_budget', 'check_budget', 'Selection', 'Clustering', 'score_table',
            'write_selection', 'read_selection']
 
 # %% ../nbs/core/04_selection.ipynb #8e42b8ae

@@ -8,7 +8,8 @@ Docs: https://datacurate.github.io/datacurate/testing.html.md"""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from .errors import ParameterError, PluginError
 from .params import check_value
@@ -16,7 +17,7 @@ from .plugins import check_step, get_method
 from .selection import Clustering, Selection
 
 # %% auto #0
-__all__ = ['toy_records', 'check_declaration', 'check_method']
+__all__ = ['pd', 'toy_records', 'check_declaration', 'check_method']
 
 # %% ../nbs/core/50_testing.ipynb #98f9a79d
 def toy_records(n: int = 24) -> list[dict]:

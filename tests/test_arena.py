@@ -51,7 +51,7 @@ LESS = dict(warmup_n=12, epochs=2, proj_dim=32, max_length=96, lora_r=4, lora_al
             batch_size=4)
 
 
-def _arms():
+def _arms(rm_path):
     s = lambda m, **p: {"stage": "score", "method": m, **({"params": p} if p else {})}
     g = lambda m, **p: {"stage": "aggregate", "method": m, **({"params": p} if p else {})}
     arms = [
@@ -69,11 +69,32 @@ def _arms():
                                   s("perplexity"), g("kmq", quality="perplexity.loss")]},
         {"name": "iterit", "steps": [s("iterit", system_prompt=None), g("iterit", system_prompt=None)]},
     ]
-    from datacurate.plugins import methods
-    if "decontam" in methods():
-        arms.append({"name": "decontam+random", "steps": [s("decontam", tests="@tests", embedding=True, embed_threshold=0.9), g("random")]})
+    arms += [  # issue 15's quality and hygiene methods: the judge and DEITA scorers are the base model itself
+        {"name": "length", "steps": [s("length", unit="chars"), g("length")]},
+        {"name": "judge", "steps": [s("judge", model="@base", cache=False), g("top_k", column="judge.score")]},
+        {"name": "deita", "steps": [s("deita", complexity_model="@base", cache=False), g("deita", threshold=0.95)]},
+        {"name": "reward", "steps": [s("reward", model=str(rm_path), cache=False), g("top_k", column="reward.score")]},
+        {"name": "minhash+random", "steps": [s("minhash", threshold=0.7), g("random")]},
+        {"name": "semdedup+random", "steps": [s("semdedup", threshold=0.95, clusters=4), g("random")]},
+        {"name": "decontam+random", "steps": [s("decontam", tests="@tests", embedding=True, embed_threshold=0.9), g("random")]},
+    ]
     for a in arms: a["seeds"] = [0]
     return arms
+
+
+def _tiny_reward_model(path):
+    "A random tiny Llama with a one-output classification head, saved with the tiny tokenizer (its chat template)."
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+    from datacurate.models import tiny_tokenizer
+    tok = tiny_tokenizer()
+    torch.manual_seed(7)
+    cfg = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
+                      vocab_size=len(tok), num_labels=1, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                      bos_token_id=None, max_position_embeddings=4096)
+    LlamaForSequenceClassification(cfg).eval().save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -84,13 +105,12 @@ def lm(): return tiny_lm(seed=0)
 def tiny_run(tmp_path_factory, lm):
     pool, tasks = _data()
     out = tmp_path_factory.mktemp("arena")
-    a = Arena(pool, tasks, [12, 24], _arms(), model=lm, seeds=(0, 1, 2), output=out, training=TRAIN,
+    rm_path = _tiny_reward_model(tmp_path_factory.mktemp("rm") / "tiny-rm")
+    a = Arena(pool, tasks, [12, 24], _arms(rm_path), model=lm, seeds=(0, 1, 2), output=out, training=TRAIN,
               evaluation=dict(max_length=96))
     return a, a.run(), out
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 not met yet: deita, judge, length, minhash, reward and semdedup are "
-                   "not arms of the test arena (reward needs a sequence-classification model the arena does not build)")
 def test_every_bundled_method_is_an_arm(tiny_run):
     from datacurate.plugins import methods
     a, _, _ = tiny_run

@@ -238,7 +238,7 @@ def test_param_paths_relative_to_the_recipe(recipe_dir, tmp_path, monkeypatch):
 
 
 def test_typo_check_loads_no_model_library(tmp_path):
-    "`datacurate select` on a recipe with a misspelled parameter fails without importing torch, transformers or scipy."
+    "`datacurate select` on a recipe with a misspelled parameter fails without importing torch, transformers, scipy or pandas."
     import subprocess
     recipe = tmp_path / "typo.toml"
     recipe.write_text('name = "typo"\nbudget = 10\n[pool]\ndata = "demo"\n'
@@ -246,7 +246,9 @@ def test_typo_check_loads_no_model_library(tmp_path):
                       '[[steps]]\nstage = "aggregate"\nmethod = "ifd"\n')
     code = ("import sys\nsys.argv = ['datacurate', 'select', sys.argv[1]]\nfrom datacurate.cli import main\n"
             "try: main()\nexcept SystemExit: pass\n"
-            "print('LOADED', sorted(m for m in ('torch', 'transformers', 'scipy', 'sklearn', 'faiss') if m in sys.modules))")
+            "import types\n"
+            "loaded = lambda m: type(sys.modules.get(m)) is types.ModuleType  # a lazily imported, unused module does not count\n"
+            "print('LOADED', sorted(m for m in ('torch', 'transformers', 'scipy', 'sklearn', 'faiss', 'pandas') if loaded(m)))")
     out = subprocess.run([sys.executable, "-c", code, str(recipe)], capture_output=True, text=True, timeout=300)
     assert "unknown parameter 'modle'" in out.stdout + out.stderr  # the error names it
     assert "valid: model," in out.stdout + out.stderr  # closest match first

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from datacurate.errors import ParameterError
 from datacurate.hookspecs import hookimpl
@@ -16,7 +17,7 @@ from datacurate.selection import Selection
 from datacurate.similarity import QueryScores, SimilarityError, round_robin, top_m_rows
 
 # %% auto #0
-__all__ = ['QUERY_METHODS', 'TOP_K_PARAMS', 'register_methods', 'rank_scores', 'top_k_selection', 'reduce_selection',
+__all__ = ['pd', 'QUERY_METHODS', 'TOP_K_PARAMS', 'register_methods', 'rank_scores', 'top_k_selection', 'reduce_selection',
            'rr_query_selection', 'task_rr_selection', 'aggregate']
 
 # %% ../../../nbs/plugins/aggregate/00_aggregate.ipynb #81a9e8dd

@@ -8,14 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from datacurate.decontam import decontaminate
 from datacurate.hookspecs import hookimpl
 from datacurate.params import Param
 
 # %% auto #0
-__all__ = ['PARAMS', 'register_methods', 'as_tests', 'nearest_tests', 'decontam_scores', 'score']
+__all__ = ['pd', 'PARAMS', 'register_methods', 'as_tests', 'nearest_tests', 'decontam_scores', 'score']
 
 # %% ../../../nbs/plugins/decontam/00_decontam.ipynb #6b57056e
 PARAMS = [

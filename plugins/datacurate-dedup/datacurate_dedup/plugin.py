@@ -10,7 +10,8 @@ import uuid
 from functools import lru_cache
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -23,10 +24,11 @@ KEEP_RULES = ("first", "longest", "hard", "easy", "random")
 SPILL_BYTES = 64 << 20  # signatures beyond this go to a memory-mapped scratch file
 
 # %% auto #0
-__all__ = ['KEEP_RULES', 'SPILL_BYTES', 'MINHASH_PARAMS', 'SEMDEDUP_PARAMS', 'register_methods', 'record_chunks', 'record_ids',
-           'chunk_words', 'shingle_hashes', 'hash_params', 'minhash_signatures', 'lsh_params', 'band_keys',
-           'candidate_pairs', 'verified_edges', 'components', 'priority', 'group_duplicates', 'dedup_table',
-           'minhash_dedup', 'unit_rows', 'greedy_filter', 'spherical_kmeans', 'semdedup', 'keep_values', 'score']
+__all__ = ['pd', 'KEEP_RULES', 'SPILL_BYTES', 'MINHASH_PARAMS', 'SEMDEDUP_PARAMS', 'register_methods', 'record_chunks',
+           'record_ids', 'chunk_words', 'shingle_hashes', 'hash_params', 'minhash_signatures', 'lsh_params',
+           'band_keys', 'candidate_pairs', 'verified_edges', 'components', 'priority', 'group_duplicates',
+           'dedup_table', 'minhash_dedup', 'unit_rows', 'greedy_filter', 'spherical_kmeans', 'semdedup', 'keep_values',
+           'score']
 
 # %% ../../../nbs/plugins/dedup/00_dedup.ipynb #9d87db87
 _KEEP = [Param("keep_by", object, None, "score column ('length.score') or values: the best of a group is kept"),

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from datacurate.errors import ParameterError
 from datacurate.hookspecs import hookimpl
@@ -27,8 +28,8 @@ VICUNA = PlainTemplate("vicuna", preamble="A chat between a curious user and an 
                        system="{content} ", user="USER: {content} ", assistant_header="ASSISTANT:")
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'SCALE', 'COMPLEXITY_PROMPT', 'QUALITY_PROMPT', 'VICUNA', 'PARAMS', 'register_methods', 'turn_pairs',
-           'deita_scores', 'diversity_filter', 'score', 'aggregate']
+__all__ = ['pd', 'PUBLISHED', 'SCALE', 'COMPLEXITY_PROMPT', 'QUALITY_PROMPT', 'VICUNA', 'PARAMS', 'register_methods',
+           'turn_pairs', 'deita_scores', 'diversity_filter', 'score', 'aggregate']
 
 # %% ../../../nbs/plugins/deita/00_deita.ipynb #1e75787a
 PARAMS = [

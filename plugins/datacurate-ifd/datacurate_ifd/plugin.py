@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from datacurate.hookspecs import hookimpl
 from datacurate.kit import column, eligible_mask, ineligible_summary, rank
@@ -17,7 +18,8 @@ from datacurate.selection import Selection, resolve_budget
 THRESHOLDS = ("<=1", "<1", "none")
 
 # %% auto #0
-__all__ = ['THRESHOLDS', 'DEFAULTS', 'select_ifd', 'select_diverse', 'method_params', 'register_methods', 'score', 'aggregate']
+__all__ = ['pd', 'THRESHOLDS', 'DEFAULTS', 'select_ifd', 'select_diverse', 'method_params', 'register_methods', 'score',
+           'aggregate']
 
 # %% ../../../nbs/plugins/ifd/01_ifd.ipynb #fa0cb061
 def _threshold_mask(v: np.ndarray, threshold: str) -> np.ndarray:

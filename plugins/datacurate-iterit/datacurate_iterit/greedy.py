@@ -8,10 +8,11 @@ from __future__ import annotations
 import heapq
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 # %% auto #0
-__all__ = ['SCALE', 'STRATEGIES', 'tfidf_features', 'greedy_select']
+__all__ = ['pd', 'SCALE', 'STRATEGIES', 'tfidf_features', 'greedy_select']
 
 # %% ../../../nbs/plugins/iterit/00_greedy.ipynb #db7fd1a0
 SCALE = 2.0 ** 40  # fixed-point unit of a TF-IDF weight

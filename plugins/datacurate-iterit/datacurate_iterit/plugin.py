@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from datacurate.drivers import Driver, atomic_folder, check_driver, latest_folder
 from datacurate.hookspecs import hookimpl
@@ -21,9 +22,9 @@ from datacurate.selection import Selection, resolve_budget
 from .greedy import STRATEGIES, greedy_select, tfidf_features
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'PARAMS', 'response_texts', 'ifd_scores', 'eligible_mask', 'select_epoch', 'candidate_pool', 'IterITState',
-           'IterIT', 'save_iterit', 'load_iterit', 'register_methods', 'score', 'pipeline_eligible', 'aggregate',
-           'refine']
+__all__ = ['pd', 'DEFAULTS', 'PARAMS', 'response_texts', 'ifd_scores', 'eligible_mask', 'select_epoch', 'candidate_pool',
+           'IterITState', 'IterIT', 'save_iterit', 'load_iterit', 'register_methods', 'score', 'pipeline_eligible',
+           'aggregate', 'refine']
 
 # %% ../../../nbs/plugins/iterit/01_iterit.ipynb #4af66d43
 DEFAULTS = dict(model="smollm2-135m", update_ratio=3.0, gamma=0.1, ngram_range=(1, 3), max_ifd=1.0,

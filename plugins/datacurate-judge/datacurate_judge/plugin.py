@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from datacurate.errors import DatacurateError, ParameterError
 from datacurate.hookspecs import hookimpl
@@ -25,7 +26,7 @@ from datacurate.pipeline import data_home
 from datacurate.views import encode, record_messages
 
 # %% auto #0
-__all__ = ['RUBRICS', 'PARAMS', 'Rubric', 'as_rubric', 'register_methods', 'judge_prompts', 'rating_token_ids',
+__all__ = ['pd', 'RUBRICS', 'PARAMS', 'Rubric', 'as_rubric', 'register_methods', 'judge_prompts', 'rating_token_ids',
            'expected_ratings', 'parse_rating', 'EndpointError', 'Endpoint', 'logprob_rating', 'endpoint_ratings',
            'judge_scores', 'score', 'ratings_key', 'cached_expected_ratings']
 

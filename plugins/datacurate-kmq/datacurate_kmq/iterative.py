@@ -14,16 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from datacurate.drivers import Driver, atomic_folder, latest_folder, run_driver, sft_train_fn
 from datacurate.selection import Selection, resolve_budget
 from .kmq import check_quality, cluster_quotas, kmq_select, sample_within_clusters
 
 # %% auto #0
-__all__ = ['STEP_OPTIONS', 'round_budgets', 'update_weights', 'cluster_gaps', 'split_last_turn', 'answer_losses', 'RewardModel',
-           'reward_gaps', 'KMQState', 'kmq_start', 'kmq_driver', 'eval_rows', 'kmq_step', 'resume', 'iterative_kmq',
-           'plot_weights']
+__all__ = ['pd', 'STEP_OPTIONS', 'round_budgets', 'update_weights', 'cluster_gaps', 'split_last_turn', 'answer_losses',
+           'RewardModel', 'reward_gaps', 'KMQState', 'kmq_start', 'kmq_driver', 'eval_rows', 'kmq_step', 'resume',
+           'iterative_kmq', 'plot_weights']
 
 # %% ../../../nbs/plugins/kmq/02_iterative.ipynb #6f09cb14
 def round_budgets(budget: int, rounds: int) -> np.ndarray:

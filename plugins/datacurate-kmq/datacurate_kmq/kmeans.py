@@ -8,12 +8,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from datacurate.selection import Clustering
 
 # %% auto #0
-__all__ = ['as_matrix', 'check_finite', 'assign', 'kmeans', 'k_sweep', 'plot_k_sweep', 'plot_cluster_sizes']
+__all__ = ['pd', 'as_matrix', 'check_finite', 'assign', 'kmeans', 'k_sweep', 'plot_k_sweep', 'plot_cluster_sizes']
 
 # %% ../../../nbs/plugins/kmq/00_kmeans.ipynb #a75abdd6
 _PREFERRED_KEYS = ("embedding", "embeddings", "features", "weighted_mean", "mean", "last")

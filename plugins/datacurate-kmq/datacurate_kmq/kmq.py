@@ -6,12 +6,14 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from datacurate.selection import Selection
 
 # %% auto #0
-__all__ = ['cluster_quotas', 'softmax_by_group', 'sample_within_clusters', 'check_quality', 'kmq_select', 'plot_selected_share']
+__all__ = ['pd', 'cluster_quotas', 'softmax_by_group', 'sample_within_clusters', 'check_quality', 'kmq_select',
+           'plot_selected_share']
 
 # %% ../../../nbs/plugins/kmq/01_kmq.ipynb #2074b6d2
 def cluster_quotas(sizes, budget: int, allocation: str = "equal", weights=None, rng=None) -> np.ndarray:

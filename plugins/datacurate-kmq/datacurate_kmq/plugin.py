@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from datacurate.drivers import check_driver
 from datacurate.hookspecs import hookimpl
@@ -19,7 +20,7 @@ from .kmeans import kmeans
 from .kmq import kmq_select
 
 # %% auto #0
-__all__ = ['PARAMS', 'register_methods', 'cluster', 'aggregate', 'pipeline_eligible', 'refine']
+__all__ = ['pd', 'PARAMS', 'register_methods', 'cluster', 'aggregate', 'pipeline_eligible', 'refine']
 
 # %% ../../../nbs/plugins/kmq/03_plugin.ipynb #17160496
 _SEED = "seed; None: the pipeline's seed"

@@ -9,7 +9,8 @@ import importlib.util
 from functools import lru_cache
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -22,7 +23,7 @@ UNITS = ("tokens", "chars", "words")
 TURNS = ("total", "last", "mean")
 
 # %% auto #0
-__all__ = ['UNITS', 'TURNS', 'PARAMS', 'register_methods', 'message_chunks', 'assistant_contents', 'load_tokenizer',
+__all__ = ['pd', 'UNITS', 'TURNS', 'PARAMS', 'register_methods', 'message_chunks', 'assistant_contents', 'load_tokenizer',
            'count_units', 'reduce_turns', 'length_scores', 'top_by_score', 'score', 'aggregate']
 
 # %% ../../../nbs/plugins/length/00_length.ipynb #cead01ad

@@ -12,7 +12,8 @@ import hashlib
 import json
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from datacurate.hookspecs import hookimpl
 from datacurate.params import Param
@@ -21,8 +22,8 @@ from datacurate.selection import Selection
 from datacurate.similarity import QueryScores
 
 # %% auto #0
-__all__ = ['RULES', 'DEFAULTS', 'PARAMS', 'checkpoint_weights', 'less_vectors', 'influence', 'less_selection', 'register_methods',
-           'less_scores', 'score', 'aggregate']
+__all__ = ['pd', 'RULES', 'DEFAULTS', 'PARAMS', 'checkpoint_weights', 'less_vectors', 'influence', 'less_selection',
+           'register_methods', 'less_scores', 'score', 'aggregate']
 
 # %% ../../../nbs/plugins/less/04_less.ipynb #0f527785
 RULES = ("task_mean_max", "max", "mean")

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from datacurate.hookspecs import hookimpl
 from datacurate.selection import Selection
@@ -15,7 +16,7 @@ from datacurate.losses import answer_views, cached_view_losses, empty_answers, l
 from datacurate.params import Param
 
 # %% auto #0
-__all__ = ['RULES', 'PARAMS', 'perplexity_scores', 'rank_order', 'select_by_loss', 'register_methods', 'score', 'aggregate']
+__all__ = ['pd', 'RULES', 'PARAMS', 'perplexity_scores', 'rank_order', 'select_by_loss', 'register_methods', 'score', 'aggregate']
 
 # %% ../../../nbs/plugins/perplexity/01_perplexity.ipynb #a40b5b16
 def _status(n_tokens, loss, empty) -> np.ndarray:

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from datacurate.hookspecs import hookimpl
 from datacurate.kit import budget_note, eligible_mask
@@ -14,7 +15,7 @@ from datacurate.params import Param
 from datacurate.selection import Selection
 
 # %% auto #0
-__all__ = ['register_methods', 'random_selection', 'balanced_selection', 'aggregate']
+__all__ = ['pd', 'register_methods', 'random_selection', 'balanced_selection', 'aggregate']
 
 # %% ../../../nbs/plugins/random/00_random.ipynb #a00f1a98
 @hookimpl

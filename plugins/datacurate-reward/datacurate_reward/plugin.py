@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+import lazy_loader
+pd = lazy_loader.load("pandas")  # pandas on first use: declaring a method (checking a recipe) imports none
 
 from datacurate.errors import ParameterError, RecordError
 from datacurate.hookspecs import hookimpl
@@ -14,8 +15,8 @@ from datacurate.params import Param
 from datacurate.views import Template, content_hash, record_messages
 
 # %% auto #0
-__all__ = ['PARAMS', 'register_methods', 'load_reward_model', 'turn_texts', 'score_sequences', 'reward_key', 'reward_scores',
-           'score']
+__all__ = ['pd', 'PARAMS', 'register_methods', 'load_reward_model', 'turn_texts', 'score_sequences', 'reward_key',
+           'reward_scores', 'score']
 
 # %% ../../../nbs/plugins/reward/00_reward.ipynb #6d3ed29e
 PARAMS = [
