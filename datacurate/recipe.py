@@ -245,10 +245,24 @@ def check(self) -> list:
     for i, s in enumerate(self.steps):
         try: get_method(s.method, s.stage)
         except Exception as e: raise RecipeError(f"steps[{i}] ({s.stage} {s.method!r}): {e}") from None
-        try: resolved.append(check_step(s.stage, s.method, dict(s.params)))
+        params = dict(s.params)
+        inputs = {k: params.pop(k) for k in _PIPELINE_INPUTS.get(s.stage, ()) if k in params}
+        try: resolved.append({**check_step(s.stage, s.method, params), **inputs})
         except ValueError as e: raise RecipeError(f"steps[{i}].params ({s.stage} {s.method!r}): {e}") from None
+        if "features" in inputs: _check_features(inputs["features"], self.steps[:i], i)
     if self.run_options is not None: _executors()
     return resolved
+
+_PIPELINE_INPUTS = {"cluster": ("features",)}  # read by the pipeline itself (Pipeline.cluster), not by the method
+
+def _check_features(features, earlier, i: int) -> None:
+    "A cluster step's `features` names a score step that runs before it."
+    names = [s.name or s.method for s in earlier if s.stage == "score"]
+    if not isinstance(features, str):
+        raise RecipeError(f"steps[{i}].features: the name of an earlier score step with vectors, got {features!r}")
+    if features not in names:
+        raise RecipeError(f"steps[{i}].features: {features!r} is not a score step that runs before this one "
+                          f"(earlier score steps: {', '.join(names) or 'none'})")
 
 @patch_to(Recipe)
 def check_methods(self) -> None:
