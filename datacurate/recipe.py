@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -272,7 +273,7 @@ def check_methods(self) -> None:
 @patch_to(Recipe)
 def _path(self, p) -> Path:
     q = Path(p).expanduser()
-    return q if q.is_absolute() else self.base_dir / q
+    return Path(os.path.normpath(q if q.is_absolute() else self.base_dir / q))  # no "recipes/../" in paths or model ids
 
 @patch_to(Recipe)
 def _pool_args(self) -> dict:
@@ -358,7 +359,11 @@ def run(self, output=None, pool=None, warn: bool = True) -> Pipeline:
             if s.budget is not None: budget = s.budget
             count, note = check_budget(budget, len(p.pool))
             if note: _warn(p, note, warn)
-            sel = p.aggregate(s.method, budget=s.budget, **self.step_params(s))
+            with warnings.catch_warnings(record=True) as caught:  # the pipeline's "chose fewer" warning is said below, once
+                warnings.simplefilter("always")
+                sel = p.aggregate(s.method, budget=s.budget, **self.step_params(s))
+            for w in caught:
+                if not str(w.message).startswith(f"{s.method}: chose "): warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             if len(sel) < count and not note:
                 _warn(p, f"chose {len(sel):,} records, fewer than the budget {count:,}" + (f": {sel.note}" if sel.note else ""), warn)
         else: p.refine(s.method, **self.step_params(s))
