@@ -55,10 +55,12 @@ def response_texts(messages: list[list[dict]]) -> list[str]:
 # %% ../../../nbs/plugins/iterit/01_iterit.ipynb #1482906c
 def ifd_scores(messages, model, *, system_prompt: str | None = DEFAULTS["system_prompt"], template=None,
                max_length: int = 1024, max_tokens_per_batch: int | None = None, progress: bool = False,
-               cache=True) -> pd.DataFrame:
+               cache=False) -> pd.DataFrame:
     """IterIT's IFD of every conversation in `messages` under `model` (a `LoadedModel`, a `(model, tokenizer)` pair or
     anything `datacurate.models.load_model` takes): `loss_cond`, `loss_direct` (mean answer-token CE, nats),
-    `ifd = exp(loss_cond - loss_direct)` (float32; NaN when not computable), `n_tokens`, `truncated`."""
+    `ifd = exp(loss_cond - loss_direct)` (float32; NaN when not computable), `n_tokens`, `truncated`. `cache`: the
+    feature cache (True, or a folder); off by default here, because a model trained in place keeps its fingerprint until
+    `LoadedModel.refresh()` (the driver refreshes it before every scoring and uses the cache)."""
     from datacurate.losses import ifd_scores as core_ifd_scores
     s = core_ifd_scores([{"messages": ms} for ms in messages], model, ratio="ppl", direct_prefix="turn",
                         template=template, max_length=max_length, system_prompt=system_prompt, zero_direct="zero",
@@ -167,6 +169,9 @@ class IterIT(Driver):
 
     def _score(self, model, rows) -> pd.DataFrame:
         p = self.params
+        if not isinstance(model, (str, Path)):  # a model in memory may have been trained: the cache key is its weights now
+            from datacurate.losses import resolve_model
+            model = resolve_model(model).refresh()
         return ifd_scores([self.messages[i] for i in rows], model, system_prompt=p["system_prompt"],
                           template=p["template"], max_length=p["max_length"], max_tokens_per_batch=p["max_tokens_per_batch"],
                           cache=p.get("cache", True))
@@ -205,8 +210,6 @@ class IterIT(Driver):
         size = min(len(self.pool), int(np.ceil(self.params["update_ratio"] * self.budget)))
         t0 = time.perf_counter()
         cand = candidate_pool(st.scores["ifd"].to_numpy(), st.selection.indices, size, self.params["max_ifd"])
-        from datacurate.losses import resolve_model
-        model = resolve_model(model).refresh()  # trained since the last scoring: the cache key is the current weights
         s = self._score(model, cand)
         table = st.scores.copy()
         for c in ("ifd", "loss_cond", "loss_direct"): table.loc[cand, c] = s[c].to_numpy(np.float32)
