@@ -31,7 +31,7 @@ from .plugins import call_stage, get_method
 from .selection import Clustering, Selection, resolve_budget, write_selection
 
 # %% auto #0
-__all__ = ['pd', 'data_home', 'Context', 'Pipeline', 'versions']
+__all__ = ['pd', 'data_home', 'Context', 'Pipeline', 'with_metadata', 'versions']
 
 # %% ../nbs/core/05_pipeline.ipynb #8597f491
 def data_home() -> Path:
@@ -192,7 +192,7 @@ def cluster(self: Pipeline, method: str, features=None, name: str | None = None,
 def aggregate(self: Pipeline, method: str, budget=None, **params) -> Selection:
     "Choose eligible records under the budget; the result is kept as `self.selection`."
     requested = self.budget if budget is None else budget
-    n = resolve_budget(requested, len(self.pool))
+    n = resolve_budget(requested, len(self.pool), strict=True)  # 0, a fraction that rounds to 0, an empty pool: errors
     sel = self._call("aggregate", method, params, scores=self.scores, budget=n, pool=self.pool)
     if not isinstance(sel, Selection): self._refuse(f"aggregate method {method!r} must return a Selection")
     if len(sel) > n: self._refuse(f"aggregate method {method!r} chose {len(sel)} records for a budget of {n}")
@@ -228,14 +228,29 @@ def refine(self: Pipeline, method: str, model=None, state=None, **params):
 def selected(self: Pipeline) -> pd.DataFrame:
     "The chosen records with their scores, in pick order."
     if self.selection is None: raise MissingStepError("nothing selected yet: run an aggregate step first")
-    rows = self.pool.dataset.select(self.selection.indices.tolist()).to_pandas()
+    rows = with_metadata(self.pool.dataset.select(self.selection.indices.tolist())).to_pandas()
     return pd.concat([rows, self.scores.iloc[self.selection.indices].reset_index(drop=True)], axis=1)
+
+def with_metadata(ds):
+    """`ds` with the records' metadata fields (kept as JSON in the column `extra`) as ordinary columns, a field a
+    record lacks as None; a field whose values Arrow cannot put in one column (mixed types) is kept as JSON text."""
+    import json
+    if "extra" not in ds.column_names: return ds
+    rows = [json.loads(e) if e else {} for e in ds["extra"]]
+    ds = ds.remove_columns("extra")
+    for k in dict.fromkeys(k for r in rows for k in r):
+        vals = [r.get(k) for r in rows]
+        try: ds = ds.add_column(k, vals)
+        except (TypeError, ValueError, ArithmeticError):  # pyarrow's ArrowInvalid / ArrowTypeError are among these
+            ds = ds.add_column(k, [None if v is None else json.dumps(v, ensure_ascii=False) for v in vals])
+    return ds
 
 @patch
 def to_dataset(self: Pipeline):
-    "The chosen records as a `datasets.Dataset` (a `messages` column, ready for TRL's `SFTTrainer`), in pick order."
+    """The chosen records as a `datasets.Dataset` in pick order: `id`, `source`, `messages` (ready for TRL's
+    `SFTTrainer`) and every metadata field of the records as its own column."""
     if self.selection is None: raise MissingStepError("nothing selected yet: run an aggregate step first")
-    return self.pool.dataset.select(self.selection.indices.tolist())
+    return with_metadata(self.pool.dataset.select(self.selection.indices.tolist()))
 
 # %% ../nbs/core/05_pipeline.ipynb #1b46a498
 @patch

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -245,10 +246,24 @@ def check(self) -> list:
     for i, s in enumerate(self.steps):
         try: get_method(s.method, s.stage)
         except Exception as e: raise RecipeError(f"steps[{i}] ({s.stage} {s.method!r}): {e}") from None
-        try: resolved.append(check_step(s.stage, s.method, dict(s.params)))
+        params = dict(s.params)
+        inputs = {k: params.pop(k) for k in _PIPELINE_INPUTS.get(s.stage, ()) if k in params}
+        try: resolved.append({**check_step(s.stage, s.method, params), **inputs})
         except ValueError as e: raise RecipeError(f"steps[{i}].params ({s.stage} {s.method!r}): {e}") from None
+        if "features" in inputs: _check_features(inputs["features"], self.steps[:i], i)
     if self.run_options is not None: _executors()
     return resolved
+
+_PIPELINE_INPUTS = {"cluster": ("features",)}  # read by the pipeline itself (Pipeline.cluster), not by the method
+
+def _check_features(features, earlier, i: int) -> None:
+    "A cluster step's `features` names a score step that runs before it."
+    names = [s.name or s.method for s in earlier if s.stage == "score"]
+    if not isinstance(features, str):
+        raise RecipeError(f"steps[{i}].features: the name of an earlier score step with vectors, got {features!r}")
+    if features not in names:
+        raise RecipeError(f"steps[{i}].features: {features!r} is not a score step that runs before this one "
+                          f"(earlier score steps: {', '.join(names) or 'none'})")
 
 @patch_to(Recipe)
 def check_methods(self) -> None:
@@ -258,7 +273,7 @@ def check_methods(self) -> None:
 @patch_to(Recipe)
 def _path(self, p) -> Path:
     q = Path(p).expanduser()
-    return q if q.is_absolute() else self.base_dir / q
+    return Path(os.path.normpath(q if q.is_absolute() else self.base_dir / q))  # no "recipes/../" in paths or model ids
 
 @patch_to(Recipe)
 def _pool_args(self) -> dict:
@@ -344,7 +359,11 @@ def run(self, output=None, pool=None, warn: bool = True) -> Pipeline:
             if s.budget is not None: budget = s.budget
             count, note = check_budget(budget, len(p.pool))
             if note: _warn(p, note, warn)
-            sel = p.aggregate(s.method, budget=s.budget, **self.step_params(s))
+            with warnings.catch_warnings(record=True) as caught:  # the pipeline's "chose fewer" warning is said below, once
+                warnings.simplefilter("always")
+                sel = p.aggregate(s.method, budget=s.budget, **self.step_params(s))
+            for w in caught:
+                if not str(w.message).startswith(f"{s.method}: chose "): warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             if len(sel) < count and not note:
                 _warn(p, f"chose {len(sel):,} records, fewer than the budget {count:,}" + (f": {sel.note}" if sel.note else ""), warn)
         else: p.refine(s.method, **self.step_params(s))

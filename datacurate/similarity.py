@@ -17,7 +17,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['QUERY_PARAMS', 'SimilarityError', 'write_vectors', 'open_vectors', 'as_vectors', 'top_m_rows', 'QueryScores',
-           'RoundRobin', 'round_robin', 'round_robin_bruteforce', 'query_set']
+           'RoundRobin', 'round_robin', 'round_robin_bruteforce', 'query_set', 'query_fingerprint']
 
 # %% ../nbs/core/30_similarity.ipynb #ff00ecab
 class SimilarityError(ValueError):
@@ -437,6 +437,19 @@ def query_set(params: dict, pool, seed: int = 0):
     if tv is not None:
         tasks = np.array(["all" if t is None or t == "" else str(t) for t in tv], dtype=object)
     return records, tasks, eligible
+
+# %% ../nbs/core/30_similarity.ipynb #ddbe476f
+def query_fingerprint(records, tasks=None) -> dict:
+    """What identifies a query set in a manifest: how many queries, and a SHA-256 over every query's content hash
+    (`datacurate.schema.content_hash` of its messages) and task, in order."""
+    import hashlib
+    from datacurate.schema import content_hash
+    from datacurate.views import record_messages
+    h = hashlib.sha256()
+    msgs = record_messages(records)
+    for i, m in enumerate(msgs):
+        h.update(f"{content_hash(m)}\t{'' if tasks is None else tasks[i]}\n".encode())
+    return {"n": len(msgs), "sha256": h.hexdigest()}
 
 # %% ../nbs/core/30_similarity.ipynb #qparams02
 from .params import Param

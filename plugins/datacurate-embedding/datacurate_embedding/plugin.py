@@ -15,13 +15,13 @@ from datacurate.hookspecs import hookimpl
 from datacurate.params import Param
 from datacurate.similarity import QUERY_PARAMS
 from datacurate.pipeline import data_home
-from datacurate.similarity import QueryScores, open_vectors, query_set, write_vectors
+from datacurate.similarity import QueryScores, open_vectors, query_fingerprint, query_set, write_vectors
 
 TEXT_FORMAT = "contents-joined-by-newline/v1"
 
 # %% auto #0
 __all__ = ['TEXT_FORMAT', 'PARAMS', 'register_methods', 'conversation_text', 'load_encoder', 'encode_texts', 'pool_vectors',
-           'embedding_scores', 'score']
+           'PoolVectors', 'embedding_scores', 'score']
 
 # %% ../../../nbs/plugins/embedding/00_embedding.ipynb #54a1641b
 _QUERY = QUERY_PARAMS
@@ -105,6 +105,18 @@ def pool_vectors(pool, model, fingerprint: str, prefix: str = "", batch_size: in
     return open_vectors(path), {"computed": n, "from_cache": 0, "path": str(path)}
 
 # %% ../../../nbs/plugins/embedding/00_embedding.ipynb #a47c825d
+class PoolVectors(np.ndarray):
+    "The (n, d) pool vectors of a step without a query set (an ordinary array), with the `meta` the manifest records."
+    meta: dict
+
+    @classmethod
+    def of(cls, vectors, meta: dict) -> "PoolVectors":
+        v = np.asarray(vectors).view(cls)  # a view: memory-mapped vectors stay on disk
+        v.meta = dict(meta)
+        return v
+
+    def __array_finalize__(self, obj): self.meta = dict(getattr(obj, "meta", None) or {})
+
 def embedding_scores(pool, params: dict, seed: int = 0, device: str | None = None):
     "Embed pool and query set: a cosine `QueryScores` for the aggregate methods; without a query set, the (n, d) pool vectors."
     model, fp = load_encoder(params.get("model", "all-minilm-l6-v2"), params.get("device", device),
@@ -113,13 +125,13 @@ def embedding_scores(pool, params: dict, seed: int = 0, device: str | None = Non
     if all(params.get(k) is None for k in ("queries", "query_rows", "query_where")):  # vectors only, e.g. to cluster
         pv, stats = pool_vectors(pool, model, fp, params.get("pool_prefix", ""), bs, int(params.get("chunk_rows", 8192)),
                                  params.get("cache", True))
-        return pv
+        return PoolVectors.of(pv, dict(model=fp, **stats))
     records, tasks, eligible = query_set(params, pool, seed)
     qv = encode_texts(model, [params.get("query_prefix", "") + conversation_text(m) for m in records["messages"]], bs)
     pv, stats = pool_vectors(pool, model, fp, params.get("pool_prefix", ""), bs, int(params.get("chunk_rows", 8192)),
                              params.get("cache", True))
     return QueryScores(pv, qv, tasks=tasks, normalize=True, eligible=eligible, query_ids=list(records["id"]),
-                       method="embedding", meta=dict(model=fp, **stats))
+                       method="embedding", meta=dict(model=fp, queries=query_fingerprint(records, tasks), **stats))
 
 @hookimpl
 def score(method, pool, params, context):

@@ -29,7 +29,7 @@ __all__ = ['pd', 'DEFAULTS', 'PARAMS', 'response_texts', 'ifd_scores', 'eligible
 # %% ../../../nbs/plugins/iterit/01_iterit.ipynb #4af66d43
 DEFAULTS = dict(model="smollm2-135m", update_ratio=3.0, gamma=0.1, ngram_range=(1, 3), max_ifd=1.0,
                 system_prompt="You are a helpful assistant.", template=None, max_length=1024,
-                max_tokens_per_batch=None, strategy="incremental", device=None, epochs=3)
+                max_tokens_per_batch=None, strategy="incremental", device=None, epochs=3, cache=True)
 
 def _params(params: dict | None) -> dict:
     p = dict(DEFAULTS)
@@ -55,15 +55,18 @@ def response_texts(messages: list[list[dict]]) -> list[str]:
 
 # %% ../../../nbs/plugins/iterit/01_iterit.ipynb #1482906c
 def ifd_scores(messages, model, *, system_prompt: str | None = DEFAULTS["system_prompt"], template=None,
-               max_length: int = 1024, max_tokens_per_batch: int | None = None, progress: bool = False) -> pd.DataFrame:
+               max_length: int = 1024, max_tokens_per_batch: int | None = None, progress: bool = False,
+               cache=False) -> pd.DataFrame:
     """IterIT's IFD of every conversation in `messages` under `model` (a `LoadedModel`, a `(model, tokenizer)` pair or
     anything `datacurate.models.load_model` takes): `loss_cond`, `loss_direct` (mean answer-token CE, nats),
-    `ifd = exp(loss_cond - loss_direct)` (float32; NaN when not computable), `n_tokens`, `truncated`."""
+    `ifd = exp(loss_cond - loss_direct)` (float32; NaN when not computable), `n_tokens`, `truncated`. `cache`: the
+    feature cache (True, or a folder); off by default here, because a model trained in place keeps its fingerprint until
+    `LoadedModel.refresh()` (the driver refreshes it before every scoring and uses the cache)."""
     from datacurate.losses import ifd_scores as core_ifd_scores
     s = core_ifd_scores([{"messages": ms} for ms in messages], model, ratio="ppl", direct_prefix="turn",
                         template=template, max_length=max_length, system_prompt=system_prompt, zero_direct="zero",
                         on_truncated="exclude", precision="float32", max_tokens_per_batch=max_tokens_per_batch,
-                        progress=progress, cache=False)
+                        progress=progress, cache=cache)
     return pd.DataFrame({"loss_cond": s["loss_cond"].to_numpy(np.float32), "loss_direct": s["loss_direct"].to_numpy(np.float32),
                          "ifd": s["score"].to_numpy(np.float32), "n_tokens": s["tokens"].to_numpy(np.int64),
                          "truncated": s["truncated"].to_numpy(bool)})
@@ -167,8 +170,12 @@ class IterIT(Driver):
 
     def _score(self, model, rows) -> pd.DataFrame:
         p = self.params
+        if not isinstance(model, (str, Path)):  # a model in memory may have been trained: the cache key is its weights now
+            from datacurate.losses import resolve_model
+            model = resolve_model(model).refresh()
         return ifd_scores([self.messages[i] for i in rows], model, system_prompt=p["system_prompt"],
-                          template=p["template"], max_length=p["max_length"], max_tokens_per_batch=p["max_tokens_per_batch"])
+                          template=p["template"], max_length=p["max_length"], max_tokens_per_batch=p["max_tokens_per_batch"],
+                          cache=p.get("cache", True))
 
     def _select(self, ifd, candidates, epoch) -> Selection:
         p = self.params
@@ -307,6 +314,7 @@ PARAMS = [
     Param("max_tokens_per_batch", int, DEFAULTS["max_tokens_per_batch"], "tokens per scoring batch; None: the runner's default"),
     Param("strategy", str, DEFAULTS["strategy"], "greedy implementation (all give the same picks)", choices=STRATEGIES),
     Param("device", str, DEFAULTS["device"], "accepted for older recipes; the scoring model is loaded on the default device"),
+    Param("cache", object, DEFAULTS["cache"], "the feature cache for the losses: True (default root), False, or a folder"),
     Param("complexity", str, "iterit.score", "score column with the epoch-0 IFD", stages=("aggregate",)),
     Param("budget", (int, float), None, "records per epoch, a count or a fraction (needed to start)", stages=("refine",)),
     Param("scores", object, None, "precomputed epoch-0 IFD (DataFrame with 'ifd', or an array); None: scored by the first model",
@@ -337,7 +345,7 @@ def score(method, pool, params, context):
     p = _params(_driver_params(_filled("score", params)))
     s = ifd_scores(_messages(pool), p["model"], system_prompt=p["system_prompt"], template=p["template"],
                    max_length=p["max_length"], max_tokens_per_batch=p["max_tokens_per_batch"],
-                   progress=bool(getattr(context, "progress", False)))
+                   progress=bool(getattr(context, "progress", False)), cache=p["cache"])
     ok = eligible_mask(s["ifd"], p["max_ifd"])
     div = np.full(len(s), np.nan, dtype=np.float32)
     X, _ = tfidf_features([t for t, k in zip(response_texts(_messages(pool)), ok) if k], ngram_range=p["ngram_range"])

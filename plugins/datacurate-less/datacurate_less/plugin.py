@@ -110,7 +110,7 @@ def less_scores(pool, params: dict, context=None) -> QueryScores:
     from datacurate.cache import FeatureCache
     from datacurate.models import load_model
     from datacurate.pipeline import data_home
-    from datacurate.similarity import query_set
+    from datacurate.similarity import query_fingerprint, query_set
     from datacurate_less.features import checkpoint_features
     from datacurate_less.gradients import grad_dim
     from datacurate_less.projection import RademacherProjector
@@ -167,7 +167,8 @@ def less_scores(pool, params: dict, context=None) -> QueryScores:
     finally: tmpf.unlink(missing_ok=True)
     meta = dict(model=lm.fingerprint, checkpoints=[str(c.path) for c in ckpts], avg_lrs=[c.avg_lr for c in ckpts],
                 weights=w.tolist(), projector=projector.fingerprint, warmup_rows=warm_rows.tolist(),
-                empty=np.nonzero(~live)[0].tolist(), features=stats, rule=p["rule"])
+                empty=np.nonzero(~live)[0].tolist(), features=stats, rule=p["rule"],
+                queries=query_fingerprint(records, tasks))
     return QueryScores(pv, qv, tasks=tasks, normalize=False, eligible=eligible, query_ids=list(records["id"]),
                        method="less", meta=meta)
 

@@ -10,7 +10,7 @@ import numpy as np
 from datacurate.hookspecs import hookimpl
 from datacurate.params import Param
 from datacurate.similarity import QUERY_PARAMS
-from datacurate.similarity import QueryScores, query_set
+from datacurate.similarity import QueryScores, query_fingerprint, query_set
 
 POOLINGS = ("weighted_mean", "mean", "last")
 
@@ -66,7 +66,8 @@ def rds_scores(pool, params: dict, context=None) -> QueryScores:
     qv, _ = pooled(records, lm, params)
     pv, stats = pooled(pool, lm, params, progress)
     return QueryScores(pv, qv, tasks=tasks, normalize=True, eligible=eligible, query_ids=list(records["id"]),
-                       method="rds_plus", meta=dict(model=lm.fingerprint, pooling=params.get("pooling", "weighted_mean"),
+                       method="rds_plus", meta=dict(model=lm.fingerprint, queries=query_fingerprint(records, tasks),
+                                                    pooling=params.get("pooling", "weighted_mean"),
                                                     cache=stats))
 
 @hookimpl
