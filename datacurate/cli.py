@@ -103,9 +103,9 @@ def _filters(fn, **filters) -> dict:
 def cache(clear: store_true = False,  # delete the matching entries instead of listing them
           model: str = None,  # only entries of this model (its id or fingerprint)
           kind: str = None,  # only entries of this feature kind (loss, embedding, ...)
-          store: str = None,  # only this store: features, embeddings or models
+          store: str = None,  # only this store: features, embeddings, models, pools or less (LESS warm-ups)
           ):
-    "Show what the caches hold (features, embeddings, converted models) and their sizes, or clear them."
+    "Show what the caches hold (features, embeddings, converted models, pools, LESS warm-ups) and their sizes, or clear them."
     try: from datacurate.cache import cache_clear, cache_info
     except ImportError:
         print("the feature cache is not available in this installation"); return None
@@ -114,7 +114,8 @@ def cache(clear: store_true = False,  # delete the matching entries instead of l
         print(f"removed {removed}")
         return removed
     info = cache_info(**_filters(cache_info, model=model, kind=kind, store=store))
-    print(info.to_string(index=False) if hasattr(info, "to_string") else info)
+    if hasattr(info, "empty") and info.empty: print("no cache entries" + (" match" if model or kind or store else ""))
+    else: print(info.to_string(index=False) if hasattr(info, "to_string") else info)
     return info
 
 def version():
