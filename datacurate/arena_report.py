@@ -101,7 +101,7 @@ def cost_table(runs) -> pd.DataFrame:
     if not rows: return pd.DataFrame()
     df = pd.DataFrame(rows)
     cols = [c for c in ("selected", "select_s", "train_s", "eval_s", "train_tokens", "target_tokens", "optimizer_steps",
-                        "train_tokens_per_s") if c in df]
+                        "train_records", "train_tokens_per_s") if c in df]
     out = df.groupby(["arm", "budget"], sort=False)[cols].mean().reset_index()
     out.insert(2, "seeds", df.groupby(["arm", "budget"], sort=False).size().to_numpy())
     return out
