@@ -130,10 +130,14 @@ def expected_ratings(lm, prompts: list[str], scale, template=None, prefill: str 
     from datacurate.runner import forward_batch, plan_batches, tokens_per_batch
     tok = lm.tokenizer
     ids = rating_token_ids(tok, scale, prefill)
-    enc = encode([{"messages": [{"role": "user", "content": p}]} for p in prompts], tok, template, "prompt",
-                 max_length=1 << 30)
-    pre = tok.encode(prefill, add_special_tokens=False) if prefill else []
-    seqs = [np.r_[x, np.asarray(pre, np.int64)][-max_length:] for x in enc.input_ids]
+    pre = np.asarray(tok.encode(prefill, add_special_tokens=False) if prefill else [], np.int64)
+    seqs, full = [], []
+    for s in range(0, len(prompts), 4096):  # tokenized a slice at a time: a tokenizer's batch output is heavy
+        enc = encode([{"messages": [{"role": "user", "content": p}]} for p in prompts[s:s + 4096]], tok, template,
+                     "prompt", max_length=1 << 30)
+        seqs += [np.r_[x, pre][-max_length:] for x in enc.input_ids]
+        full += [len(x) + len(pre) for x in enc.input_ids]
+        del enc
     head = lm.model.get_output_embeddings()
     n = len(seqs)
     probs = np.full((n, len(ids)), np.nan); mass = np.full(n, np.nan)
@@ -150,7 +154,7 @@ def expected_ratings(lm, prompts: list[str], scale, template=None, prefill: str 
     finally: lm.model.train(was)
     sc = np.asarray(scale, np.float64)
     return pd.DataFrame({"score": probs @ sc, "rating": sc[np.nan_to_num(probs, nan=-1).argmax(1)], "p_scale": mass,
-                         "truncated": np.fromiter((len(x) + len(pre) > max_length for x in enc.input_ids), bool, n)})
+                         "truncated": np.asarray(full, np.int64) > max_length})
 
 # %% ../../../nbs/plugins/judge/00_judge.ipynb #b47b571d
 _NUM = re.compile(r"-?\d+(?:\.\d+)?")
