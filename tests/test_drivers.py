@@ -14,8 +14,10 @@ BASE = json.loads((Path(__file__).parent / "baselines" / "drivers_0b33b6c.json")
 def _same_run(st, ref):
     assert st.selected.tolist() == ref["selected"]
     assert st.pick_round.tolist() == ref["pick_round"]
-    assert np.vstack(st.weights).tolist() == ref["weights"]  # exact: same arithmetic, same order
-    assert [g.mean_gap.tolist() for g in st.gaps] == ref["gaps"]
+    # same arithmetic, same order; compared to float precision, since another CPU's kernels may differ in the last bit
+    np.testing.assert_allclose(np.vstack(st.weights), np.asarray(ref["weights"]), rtol=1e-6, atol=1e-9)
+    assert len(st.gaps) == len(ref["gaps"])
+    for g, want in zip(st.gaps, ref["gaps"]): np.testing.assert_allclose(g.mean_gap, want, rtol=1e-5, atol=1e-6)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,10 @@ BASE = json.loads((Path(__file__).parent / "baselines" / "drivers_0b33b6c.json")
 def _f32(x): return np.asarray(x, dtype=np.float64).astype(np.float32)
 
 
+# float values to float32 precision: the baselines were recorded on one CPU, and another CPU's kernels may differ in the last bit
+def _same(got, want, err_msg=''): np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=err_msg)
+
+
 @pytest.mark.parametrize("case,system_prompt", [("ifd_sys", "You are a helpful assistant."), ("ifd_nosys", None)])
 def test_ifd_same(case, system_prompt):
     from datacurate.models import tiny_lm
@@ -22,7 +26,7 @@ def test_ifd_same(case, system_prompt):
     from datacurate_iterit.plugin import ifd_scores
     s = ifd_scores(record_messages(iterit_pool()), tiny_lm(seed=0), system_prompt=system_prompt)
     for c in ("loss_cond", "loss_direct", "ifd"):
-        np.testing.assert_array_equal(s[c].to_numpy(), _f32(BASE[case][c]), err_msg=c)
+        _same(s[c].to_numpy(), _f32(BASE[case][c]), err_msg=c)
 
 
 def test_trainer_epochs_same():
@@ -35,10 +39,10 @@ def test_trainer_epochs_same():
     ref, h = BASE["trainer"], cb.driver.history
     assert [s.tolist() for s in cb.subsets] == ref["subsets"]
     assert [x["candidates"].tolist() for x in h] == ref["candidates"]
-    for got, want in zip([x["candidate_ifd"] for x in h], ref["candidate_ifd"]): np.testing.assert_array_equal(got, _f32(want))
+    for got, want in zip([x["candidate_ifd"] for x in h], ref["candidate_ifd"]): _same(got, _f32(want))
     assert [x["selection"].indices.tolist() for x in h] == ref["picks"]
     for got, want in zip([x["selection"].info["score"].to_numpy() for x in h], ref["scores"]):
-        np.testing.assert_array_equal(got, _f32(want))
+        _same(got, _f32(want))
     assert cb.driver.done and cb.driver.selection.indices.tolist() == ref["picks"][-1]
 
 

@@ -33,7 +33,8 @@ def test_iterit_ifd_cached_equals_baseline_and_second_call_runs_no_forward(tmp_p
     assert len(calls) == n, "the second scoring ran a forward pass"
     want = {c: np.asarray(BASE["ifd_sys"][c], np.float64).astype(np.float32) for c in ("loss_cond", "loss_direct", "ifd")}
     for s in (a, b):
-        for c, v in want.items(): np.testing.assert_array_equal(s[c].to_numpy(), v, err_msg=c)
+        for c, v in want.items():  # to float32 precision: another CPU's kernels may differ in the last bit
+            np.testing.assert_allclose(s[c].to_numpy(), v, rtol=1e-5, atol=1e-6, err_msg=c)
 
 
 def test_refine_rescoring_uses_the_cache_and_sees_new_weights(tmp_path, monkeypatch):
