@@ -12,27 +12,10 @@ import time
 
 import numpy as np
 
+from memory import peak_mib, reset_peak, rss_now_mib
+
 
 def rss_mib() -> float: return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def current_rss_mib() -> float:
-    "Resident memory now (the pool list is held by the script, not by the matcher)."
-    with open("/proc/self/statm") as f: return int(f.read().split()[1]) * resource.getpagesize() / 2**20
-
-
-def reset_peak():
-    "Linux: restart the peak-RSS counter (VmHWM), so the peak is the matcher's, not the pool generator's."
-    try:
-        with open("/proc/self/clear_refs", "w") as f: f.write("5")
-    except OSError: pass
-
-
-def peak_since_reset_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"): return int(line.split()[1]) / 1024
-    return rss_mib()
 
 
 def texts(n, rng, vocab):
@@ -57,13 +40,13 @@ def main(sizes, n_test=2000, chunk_rows=16384):
         for k, i in enumerate(plant):
             t = tests[k % n_test]
             pool[i] = t if k % 2 == 0 else "intro words " + " ".join(t.split()[:13]) + " outro"
-        before = current_rss_mib()
+        before = rss_now_mib()
         reset_peak()
         t0 = time.perf_counter()
         ov = find_overlaps(pool, ix, chunk_rows=chunk_rows)
         s = time.perf_counter() - t0
         found = len(set(plant.tolist()) & set(ov.pool_row.tolist()))
-        print(f"| {n:,} | {len(plant):,} | {found:,} | {s:.1f} | {n / s:,.0f} | {before:.0f} | {peak_since_reset_mib():.0f} |", flush=True)
+        print(f"| {n:,} | {len(plant):,} | {found:,} | {s:.1f} | {n / s:,.0f} | {before:.0f} | {peak_mib():.0f} |", flush=True)
         assert found == len(plant)
         del pool, ov
 

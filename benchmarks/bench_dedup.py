@@ -10,6 +10,7 @@ a 20-40-word answer from a 50k-word vocabulary) with 5% planted near-duplicates 
 on synthetic 384-dim vectors (clusters of paraphrase-like points, 5% near copies) memory-mapped from disk.
 """
 import argparse
+import gc
 import json
 import resource
 import subprocess
@@ -19,6 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from memory import peak_mib, reset_peak, rss_now_mib
 
 
 def make_pool(n, folder, seed=0):
@@ -59,22 +62,6 @@ def make_vectors(n, dim, folder, seed=0):
     return np.load(folder / "v.npy", mmap_mode="r"), n_near
 
 
-def reset_peak():
-    "Linux: restart the kernel's peak-RSS counter (VmHWM), so the next peak is the method's, not the pool generator's."
-    try:
-        with open("/proc/self/clear_refs", "w") as f: f.write("5")
-    except OSError: pass
-
-
-def rss_now_and_peak_mib() -> tuple[float, float]:
-    "Resident set now and its peak since the last `reset_peak` (VmRSS, VmHWM)."
-    vals = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(("VmRSS:", "VmHWM:")): vals[line[:5]] = int(line.split()[1]) / 1024
-    return vals.get("VmRSS", float("nan")), vals.get("VmHWM", float("nan"))
-
-
 def one(method, n, dim):
     from datacurate_dedup.plugin import lsh_params, minhash_dedup, semdedup
     lsh_params(0.8, 128, (0.1, 0.9))  # datasketch's band choice (scipy integration, ~8 s once per process): not timed
@@ -82,20 +69,20 @@ def one(method, n, dim):
         d = Path(d)
         if method == "minhash":
             pool, planted = make_pool(n, d)
-            import gc; gc.collect(); before = rss_now_and_peak_mib()[0]; reset_peak()
+            gc.collect(); before = rss_now_mib(); reset_peak()
             t, c0 = time.perf_counter(), time.process_time(); out = minhash_dedup(pool)
             secs, cpu = time.perf_counter() - t, time.process_time() - c0
         else:
             X, planted = make_vectors(n, dim, d)
             recs = [{"id": f"r{i}", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
                     for i in range(n)]
-            before = rss_now_and_peak_mib()[0]; reset_peak()
+            before = rss_now_mib(); reset_peak()
             t, c0 = time.perf_counter(), time.process_time(); out = semdedup(recs, vectors=X, threshold=0.95, keep="first")
             secs, cpu = time.perf_counter() - t, time.process_time() - c0
         c = out.attrs["counts"]
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(dict(method=method, n=n, seconds=secs, cpu=cpu, planted=planted, duplicates=c["duplicates"],
-                              peak_rss_mib=rss, rss_before_mib=before, peak_during_mib=rss_now_and_peak_mib()[1])))
+                              peak_rss_mib=rss, rss_before_mib=before, peak_during_mib=peak_mib())))
 
 
 def main():
