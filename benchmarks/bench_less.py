@@ -27,6 +27,25 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def counted_flops(fn, *args) -> int:
+    "Floating-point operations of `fn(*args)`, forward and backward, as torch's FLOP counter sees them (matmuls, SDPA)."
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as fc: fn(*args)
+    return fc.get_total_flops()
+
+
+def matmul_peak_gflops(shapes, seconds: float = 1.5) -> float:
+    "The best fp32 matmul rate this process reaches on `shapes` [(m, k, n), ...]: the machine's practical ceiling."
+    best = 0.0
+    for m, k, n in shapes:
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        for _ in range(3): a @ b
+        t, reps = time.perf_counter(), 0
+        while time.perf_counter() - t < seconds: a @ b; reps += 1
+        best = max(best, 2 * m * k * n * reps / (time.perf_counter() - t) / 1e9)
+    return best
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m")
@@ -72,6 +91,14 @@ def main():
     for name, t_, e in rows:
         print(f"| {name} | {B / t_:.2f} | x{t_loop / t_:.2f} | {e:.1e} |")
     print(f"\npeak RSS {peak_mib():.0f} MiB (before the hook pass {rss0:.0f} MiB)")
+    # roofline: how close the loop already runs to the fastest matmul rate this CPU reaches
+    flops = counted_flops(per_example_grads_loop, model, ids, mask)
+    h, f = model.config.hidden_size, getattr(model.config, "intermediate_size", 4 * model.config.hidden_size)
+    peak = matmul_peak_gflops([(B * L, h, f), (B * L, f, h), (2048, 2048, 2048)])
+    got = flops / t_loop / 1e9
+    print(f"roofline: the loop does {flops / B / 1e9:.1f} GFLOP per example (forward + backward, counted) at "
+          f"{got:.1f} GFLOP/s; the best fp32 matmul rate here is {peak:.1f} GFLOP/s, so no method doing the same "
+          f"arithmetic in fp32 can beat the loop by more than x{peak / got:.2f}")
     if args.grads_only: return
 
     P = RademacherProjector(D, args.proj_dim, seed=0, cache_bytes=0)
