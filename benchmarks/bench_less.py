@@ -76,6 +76,7 @@ def main():
     t = time.perf_counter(); G_loop = per_example_grads_loop(model, ids, mask); t_loop = time.perf_counter() - t
     rss0 = peak_mib()
     t = time.perf_counter(); G = per_example_grads_hooks(model, ids, mask); t_hooks = time.perf_counter() - t
+    rss_hooks = peak_mib()
     rel = float(((G - G_loop).norm(dim=1) / G_loop.norm(dim=1)).max())
     assert rel < 1e-5, rel
     rows = [("loop (one backward per unpadded example)", t_loop, 0.0),
@@ -90,7 +91,7 @@ def main():
     print("|---|---:|---:|---:|")
     for name, t_, e in rows:
         print(f"| {name} | {B / t_:.2f} | x{t_loop / t_:.2f} | {e:.1e} |")
-    print(f"\npeak RSS {peak_mib():.0f} MiB (before the hook pass {rss0:.0f} MiB)")
+    print(f"\npeak RSS {rss0:.0f} MiB before the hook pass, {rss_hooks:.0f} MiB after it, {peak_mib():.0f} MiB at the end")
     # roofline: how close the loop already runs to the fastest matmul rate this CPU reaches
     flops = counted_flops(per_example_grads_loop, model, ids, mask)
     h, f = model.config.hidden_size, getattr(model.config, "intermediate_size", 4 * model.config.hidden_size)

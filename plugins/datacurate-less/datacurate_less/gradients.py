@@ -7,6 +7,7 @@ must equal, and LESS's Adam preconditioning read from an optimizer state keyed b
 # %% ../../../nbs/plugins/less/00_gradients.ipynb #1d700295
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -14,8 +15,9 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad, vmap
 
 # %% auto #0
-__all__ = ['METHODS', 'trainable_names', 'grad_dim', 'masked_mean_nll', 'per_example_grads_vmap', 'per_example_grads_loop',
-           'lora_linears', 'per_example_grads_hooks', 'per_example_grads', 'AdamState', 'adam_precondition']
+__all__ = ['HEAD_SLICE_ELEMENTS', 'METHODS', 'trainable_names', 'grad_dim', 'masked_mean_nll', 'per_example_grads_vmap',
+           'per_example_grads_loop', 'lora_linears', 'sliceable_head', 'hidden_grad', 'per_example_grads_hooks',
+           'per_example_grads', 'AdamState', 'adam_precondition']
 
 # %% ../../../nbs/plugins/less/00_gradients.ipynb #041aa062
 def trainable_names(model: torch.nn.Module) -> list[str]:
@@ -95,6 +97,10 @@ def lora_linears(model: torch.nn.Module, names=None) -> list:
     if len(set(map(id, out))) != len(out): raise ValueError("a linear layer is listed twice in names")
     return out
 
+# %% ../../../nbs/plugins/less/00_gradients.ipynb #11c5cab8
+HEAD_SLICE_ELEMENTS = 2**25  # logits entries per head slice: 682 positions of a 49,152-word vocabulary, 128 MiB fp32
+_HEADS = weakref.WeakKeyDictionary()
+
 def _row_nll(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
     "Each row's masked mean next-token NLL (B,), from batched logits (B, L, V)."
     B, L, V = logits.shape
@@ -102,6 +108,40 @@ def _row_nll(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Ten
     w = loss_mask[:, 1:] > 0
     return torch.where(w, nll, 0.0).sum(1) / w.sum(1)
 
+def sliceable_head(model: torch.nn.Module) -> torch.nn.Module | None:
+    "The frozen output head if the model's logits are exactly `head(last hidden state)` (probed once), else None."
+    if model in _HEADS: return _HEADS[model]
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    ok = None
+    if isinstance(head, torch.nn.Module) and not any(p.requires_grad for p in head.parameters()):
+        probe = torch.zeros(1, 2, dtype=torch.long, device=next(model.parameters()).device)
+        try:
+            with torch.no_grad():
+                out = model(input_ids=probe, use_cache=False, output_hidden_states=True, logits_to_keep=1)
+                if out.logits.shape[1] == 1 and torch.equal(head(out.hidden_states[-1][:, -1:]), out.logits): ok = head
+        except (TypeError, ValueError, AttributeError): pass  # no logits_to_keep / hidden states: full logits
+    _HEADS[model] = ok
+    return ok
+
+def hidden_grad(head: torch.nn.Module, hidden: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor,
+                slice_elements: int = HEAD_SLICE_ELEMENTS) -> torch.Tensor:
+    "d(sum of the rows' masked mean NLL)/d(hidden) (B, L, H), applying `head` to a slice of target positions at a time."
+    w = loss_mask[:, 1:] > 0
+    b, t = w.nonzero(as_tuple=True)               # position t of row b predicts token t + 1
+    scale = 1.0 / w.sum(1).to(torch.float32)      # each row's mean
+    h = hidden.detach()
+    out = torch.zeros_like(h)
+    n = max(1, slice_elements // head.weight.shape[0])
+    for s in range(0, len(b), n):
+        bi, ti = b[s:s + n], t[s:s + n]
+        x = h[bi, ti].requires_grad_()
+        with torch.enable_grad():
+            nll = F.cross_entropy(head(x).float(), input_ids[bi, ti + 1], reduction="none")
+            (gx,) = torch.autograd.grad((nll * scale[bi]).sum(), x)
+        out[bi, ti] = gx.to(out.dtype)
+    return out
+
+# %% ../../../nbs/plugins/less/00_gradients.ipynb #7a419c29
 def per_example_grads_hooks(model: torch.nn.Module, input_ids: torch.Tensor, loss_mask: torch.Tensor, names=None,
                             chunk_size: int | None = None) -> torch.Tensor:
     "Per-example gradients (B, D) from one batched forward/backward: outer products of LoRA inputs and output grads."
@@ -112,6 +152,7 @@ def per_example_grads_hooks(model: torch.nn.Module, input_ids: torch.Tensor, los
     if chunk_size and chunk_size < B:
         return torch.cat([per_example_grads_hooks(model, input_ids[i:i + chunk_size], loss_mask[i:i + chunk_size], names)
                           for i in range(0, B, chunk_size)])
+    head = sliceable_head(model)
     pos = torch.arange(input_ids.shape[1], device=input_ids.device)
     last = torch.where(loss_mask > 0, pos, -1).max(1).values                # an example's last target token
     valid = (pos[None] <= last[:, None])[..., None]                          # (B, L, 1): its real tokens
@@ -122,11 +163,15 @@ def per_example_grads_hooks(model: torch.nn.Module, input_ids: torch.Tensor, los
     handles = [m.register_forward_hook(record) for m in mods]
     try:
         with torch.enable_grad():
-            logits = model(input_ids=input_ids, use_cache=False).logits
-            loss = _row_nll(logits, input_ids, loss_mask).sum()
+            if head is None:  # the full (B, L, V) logits
+                root = _row_nll(model(input_ids=input_ids, use_cache=False).logits, input_ids, loss_mask).sum()
+            else:             # the last hidden state; the head runs in slices of target positions
+                root = model(input_ids=input_ids, use_cache=False, output_hidden_states=True,
+                             logits_to_keep=1).hidden_states[-1]
             missing = [n for n, m in zip(names, mods) if id(m) not in seen]
             if missing: raise RuntimeError(f"LoRA layer of {missing[0]!r} did not run in the forward pass")
-            deltas = torch.autograd.grad(loss, [seen[id(m)][1] for m in mods])
+            seed = None if head is None else hidden_grad(head, root, input_ids, loss_mask)
+            deltas = torch.autograd.grad(root, [seen[id(m)][1] for m in mods], grad_outputs=seed)
     finally:
         for h in handles: h.remove()
     rows = []
