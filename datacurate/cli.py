@@ -161,3 +161,7 @@ def main(argv=None) -> int:
         print(f"datacurate {name}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     return 0
+
+# %% ../nbs/core/07_cli.ipynb #16437637
+if __name__ == "__main__" and "__file__" in globals():  # `python -m datacurate.cli ...`; never in a notebook kernel
+    sys.exit(main())
