@@ -9,6 +9,9 @@ from datacurate.demo import build_demo_pool
 from datacurate.pool import load_pool
 from datacurate.pipeline import Pipeline
 V2 = os.environ.get("V2") == "1"
+if os.environ.get("LESS_FULL_LOGITS") == "1":  # the LESS hook pass as before the head slicing: full (B, L, V) logits
+    import datacurate_less.gradients as _g
+    _g.sliceable_head = lambda model: None
 out = Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
 pool_path = build_demo_pool(out / "pool.jsonl")
 full = load_pool(pool_path)
@@ -45,6 +48,7 @@ cases = {
  "embedding_nmean": (full, [lambda p: p.score("embedding", query_where={"source": "humaneval"}, query_n=20), lambda p: p.aggregate("normalized_mean_query")], 50),
  "embedding_task_rr": (full, [lambda p: p.score("embedding", query_where={"source": ["humaneval", "freshqa"]}, query_n=20, task_field="source"), lambda p: p.aggregate("task_rr")], 50),
  "rds_plus": (small, [lambda p: p.score("rds_plus", query_where={"source": "humaneval"}, query_n=4), lambda p: p.aggregate("rr_query")], 16),
+ "less": (small, [lambda p: p.score("less", query_where={"source": "humaneval"}, query_n=4, max_length=256, warmup_n=16, epochs=1, proj_dim=512, lora_r=8, lora_alpha=16, lora_targets=["q_proj", "v_proj"], batch_size=4), lambda p: p.aggregate("less")], 16),
  "kmq": (full, [lambda p: p.score("embedding", query_where={"source": "humaneval"}, query_n=5), (lambda p: p.cluster("kmeans", features="embedding", k=8)) if V2 else (lambda p: p.cluster("kmeans", features=getattr(p.outputs.get("embedding"), "pool", None), k=8)), lambda p: p.aggregate("kmq")], 50),
 }
 for name, (pool, steps, b) in cases.items():
