@@ -79,14 +79,16 @@ def less_selection(scores: QueryScores, budget: int, rule: str = "task_mean_max"
 DEFAULTS = dict(model="smollm2-135m", max_length=2048, truncation="right", template=None, warmup_fraction=0.05,
                 warmup_n=None, epochs=4, lr=2e-5, batch_size=1, grad_accum=32, warmup_ratio=0.03, weight_decay=0.0,
                 lora_r=128, lora_alpha=512, lora_dropout=0.1, lora_targets=("q_proj", "k_proj", "v_proj", "o_proj"),
-                proj_dim=8192, proj_seed=0, batch_tokens=4096, max_batch=16, chunk_size=None, flush_rows=256,
+                proj_dim=8192, proj_seed=0, batch_tokens=None, max_batch=16, chunk_size=None, flush_rows=256,
                 eps_inside_sqrt=True, rule="task_mean_max", device=None, dtype=None, warmup_dir=None)
 
 def _ptype(v):
     return object if v is None or isinstance(v, tuple) else float if isinstance(v, float) else type(v)
 
 _QUERY = QUERY_PARAMS + [Param("cache", object, True, "the feature cache: True (default root), False, or a folder", stages=("score",))]
-PARAMS = [Param(k, object if k in ("model", "template", "warmup_dir") else _ptype(v), v, "see the LESS section of the tutorial", stages=("score",)) for k, v in DEFAULTS.items() if k != "rule"] + _QUERY + [
+_DOCS = {"batch_tokens": "padded-token budget of a feature batch (None: 4096 on a GPU, 1024 on a CPU, where larger batches are slower)"}
+_TYPES = {"model": object, "template": object, "warmup_dir": object, "batch_tokens": int}
+PARAMS = [Param(k, _TYPES.get(k) or _ptype(v), v, _DOCS.get(k, "see the LESS section of the tutorial"), stages=("score",)) for k, v in DEFAULTS.items() if k != "rule"] + _QUERY + [
     Param("rule", str, "task_mean_max", "how per-query influences reduce", choices=RULES),
     Param("scores_from", str, None, "the less score step to read (default: the only query-by-pool step)", stages=("aggregate",))]
 
@@ -150,7 +152,7 @@ def less_scores(pool, params: dict, context=None) -> QueryScores:
     cache = p.get("cache")
     cache = cache if isinstance(cache, FeatureCache) else FeatureCache(cache if isinstance(cache, str) else None)
     common = dict(max_length=int(p["max_length"]), truncation=p["truncation"], cache=cache,
-                  batch_tokens=int(p["batch_tokens"]), max_batch=int(p["max_batch"]), chunk_size=p["chunk_size"],
+                  batch_tokens=int(p["batch_tokens"] or (4096 if torch.device(lm.device).type == "cuda" else 1024)), max_batch=int(p["max_batch"]), chunk_size=p["chunk_size"],
                   flush_rows=int(p["flush_rows"]), eps_inside_sqrt=bool(p["eps_inside_sqrt"]), pad_id=tok.pad_token_id,
                   progress=progress)
     pool_feats, query_feats, stats = [], [], []
