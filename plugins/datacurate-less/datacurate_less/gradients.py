@@ -118,7 +118,8 @@ def sliceable_head(model: torch.nn.Module) -> torch.nn.Module | None:
         try:
             with torch.no_grad():
                 out = model(input_ids=probe, use_cache=False, output_hidden_states=True, logits_to_keep=1)
-                if out.logits.shape[1] == 1 and torch.equal(head(out.hidden_states[-1][:, -1:]), out.logits): ok = head
+                h = head(out.hidden_states[-1][:, -1:])  # a head output upcast after the head is compared after the same cast
+                if out.logits.shape[1] == 1 and torch.equal(h.to(out.logits.dtype), out.logits): ok = head
         except (TypeError, ValueError, AttributeError): pass  # no logits_to_keep / hidden states: full logits
     _HEADS[model] = ok
     return ok
