@@ -421,16 +421,18 @@ def cached_rows(keys, key: dict, compute, *, cache=True, chunk: int = 512, progr
     """Per-row arrays for `keys` (hex content hashes, one per row) from the cache namespace `key`. Rows not stored yet
     (each distinct key once) are computed by `compute(rows) -> {name: array with len(rows) rows}`, `chunk` rows at a
     time, each chunk written as one shard when done. `cache`: True (default root), a folder, a `FeatureCache`, or
-    False (compute everything, store nothing). Returns `(arrays in the order of keys, stats)`."""
+    False (compute everything in the same chunks, store nothing). Returns `(arrays in the order of keys, stats)`."""
     keys = [str(k) for k in keys]
     first = {}
     for i, k in enumerate(keys): first.setdefault(k, i)
-    if cache is False or cache is None:
+    if cache is False or cache is None:  # the same chunks as a cached run, so memory stays bounded here too
         rows = np.fromiter(first.values(), np.int64, len(first))
-        arrs = {k: np.asarray(v) for k, v in compute(rows).items()} if len(rows) else {}
+        parts = [{k: np.asarray(v) for k, v in compute(rows[s:s + chunk]).items()}
+                 for s in range(0, len(rows), max(1, int(chunk)))]
+        arrs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
         pos = {k: j for j, k in enumerate(first)}
         inverse = np.array([pos[k] for k in keys], np.int64)
-        return {k: v[inverse] for k, v in arrs.items()}, {"records": len(keys), "computed": len(rows), "from_cache": 0, "chunks": 1}
+        return {k: v[inverse] for k, v in arrs.items()}, {"records": len(keys), "computed": len(rows), "from_cache": 0, "chunks": len(parts)}
     store = cache if isinstance(cache, FeatureCache) else FeatureCache(None if cache is True else cache)
     ns = store.namespace(key)
     todo = np.array([i for k, i in first.items() if k not in ns], np.int64)

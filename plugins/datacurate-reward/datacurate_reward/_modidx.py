@@ -5,8 +5,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                     'datacurate_reward/plugin.py'),
                                           'datacurate_reward.plugin._reward_rows': ( 'reward.html#_reward_rows',
                                                                                      'datacurate_reward/plugin.py'),
-                                          'datacurate_reward.plugin._reward_slice': ( 'reward.html#_reward_slice',
-                                                                                      'datacurate_reward/plugin.py'),
                                           'datacurate_reward.plugin.load_reward_model': ( 'reward.html#load_reward_model',
                                                                                           'datacurate_reward/plugin.py'),
                                           'datacurate_reward.plugin.register_methods': ( 'reward.html#register_methods',

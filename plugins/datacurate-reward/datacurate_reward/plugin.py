@@ -15,8 +15,8 @@ from datacurate.params import Param
 from datacurate.views import Template, content_hash, record_messages
 
 # %% auto #0
-__all__ = ['pd', 'PARAMS', 'SLICE_RECORDS', 'register_methods', 'load_reward_model', 'turn_texts', 'score_sequences',
-           'reward_key', 'reward_scores', 'score']
+__all__ = ['pd', 'PARAMS', 'register_methods', 'load_reward_model', 'turn_texts', 'score_sequences', 'reward_key',
+           'reward_scores', 'score']
 
 # %% ../../../nbs/plugins/reward/00_reward.ipynb #6d3ed29e
 PARAMS = [
@@ -100,20 +100,8 @@ def score_sequences(model, tokenizer, input_ids: list, label: int = 0, max_token
     return out
 
 # %% ../../../nbs/plugins/reward/00_reward.ipynb #a0aeba9e
-SLICE_RECORDS = 2048  # records rendered, tokenized and scored at a time: token lists never exist for the whole pool
-
-def _reward_rows(records, model, template, label, limit, max_tokens_per_batch, max_batch_size,
-                 slice_records: int = SLICE_RECORDS) -> dict:
-    "`score_last`, `score_mean`, `turns`, `truncated` of `records` (lists or a dataset), `slice_records` at a time."
-    msgs = record_messages(records)
-    tmpl = template if isinstance(template, Template) else Template(model[1], template)
-    parts = [_reward_slice([{"messages": ms} for ms in msgs[s:s + slice_records]], model, tmpl, label, limit,
-                           max_tokens_per_batch, max_batch_size) for s in range(0, len(msgs), max(1, slice_records))]
-    if not parts: return _reward_slice([], model, tmpl, label, limit, max_tokens_per_batch, max_batch_size)
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-
-def _reward_slice(records, model, template, label, limit, max_tokens_per_batch, max_batch_size) -> dict:
-    "`_reward_rows` for one slice of records."
+def _reward_rows(records, model, template, label, limit, max_tokens_per_batch, max_batch_size) -> dict:
+    "`score_last`, `score_mean`, `turns`, `truncated` of `records` (lists or a dataset), computed."
     m, tok = model
     texts, rec, n_turns, tmpl = turn_texts(records, tok, template)
     enc = tok(texts, add_special_tokens=tmpl.add_special_tokens, return_attention_mask=False, verbose=False)["input_ids"] if texts else []
